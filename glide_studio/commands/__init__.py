@@ -1,0 +1,1 @@
+"""Subcommands of ``glide-studio``: each exposes ``add_arguments(parser)`` and ``run(args) -> int``."""

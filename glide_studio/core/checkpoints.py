@@ -1,0 +1,147 @@
+"""Loading checkpoint files safely, with errors that say what is wrong with which file."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .devices import choose_device, compute_dtype
+from .model import GlideModel, ModelConfig, build_model
+
+__all__ = ["CheckpointError", "check_state_dict", "load_model", "read_state_dict", "save_checkpoint"]
+
+_FIRST_CONV = "input_blocks.0.0.weight"
+_VARIANT_BY_INPUT_CHANNELS = {3: "base", 7: "base-inpaint", 6: "upsample", 10: "upsample-inpaint"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = b"\x80"
+
+
+def _precheck(path: Path) -> bool:
+    """Reject files that cannot be checkpoints before unpickling; True for the zip format."""
+    if not path.is_file():
+        raise CheckpointError(path, "file not found")
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read: {exc.strerror or exc}") from exc
+    if not head:
+        raise CheckpointError(path, "the file is empty")
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+        raise CheckpointError(
+            path, "not a checkpoint: it is a web page (an error page saved instead of the download?)"
+        )
+    if head.startswith(_ZIP_MAGIC):
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(path, "the file is truncated or corrupt (incomplete download?)")
+        return True
+    if not head.startswith(_PICKLE_MAGIC):
+        raise CheckpointError(path, "not a PyTorch checkpoint (unrecognised file format)")
+    return False
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Read a state dict from a released checkpoint or one written by ``save_checkpoint``.
+
+    Memory-maps files in the zip format, so the weights are not copied into
+    memory before they are needed. Loads tensors only (``weights_only``).
+    """
+    path = Path(path)
+    is_zip = _precheck(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except Exception as exc:  # torch raises many types for damaged files
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(path, f"the file is truncated or corrupt ({detail})") from exc
+    if isinstance(data, Mapping) and isinstance(data.get("state_dict"), Mapping):
+        data = data["state_dict"]
+    if not isinstance(data, Mapping) or not data:
+        raise CheckpointError(path, "does not hold model weights (no state dict inside)")
+    bad = [k for k, v in data.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(path, f"does not hold model weights (entry {bad[0]!r} is not a tensor)")
+    return dict(data)
+
+
+def _guess_variant(state_dict: Mapping[str, Tensor]) -> str | None:
+    first = state_dict.get(_FIRST_CONV)
+    if first is None or first.dim() != 4:
+        return None
+    return _VARIANT_BY_INPUT_CHANNELS.get(int(first.shape[1]))
+
+
+def check_state_dict(path: str | Path, state_dict: Mapping[str, Tensor], model: torch.nn.Module) -> None:
+    """Raise a ``CheckpointError`` unless keys and shapes match the model exactly."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong = [
+        f"{k} is {tuple(state_dict[k].shape)}, the model needs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        parts.append(f"{len(wrong)} wrong shapes (e.g. {wrong[0]})")
+    problem = "does not match the model: " + "; ".join(parts)
+    config = getattr(model, "config", None)
+    found = _guess_variant(state_dict)
+    if isinstance(config, ModelConfig) and found and found != config.variant:
+        problem += f". It looks like the {found!r} checkpoint, but {config.variant!r} was expected"
+    raise CheckpointError(path, problem)
+
+
+def load_model(
+    path: str | Path,
+    options: Mapping[str, Any],
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> GlideModel:
+    """Build the model ``options`` describe and load ``path`` into it strictly.
+
+    ``device`` defaults to the best available; ``dtype`` to float16 on CUDA and
+    float32 elsewhere. The model is returned in eval mode.
+    """
+    target = choose_device(device)
+    dtype = dtype or compute_dtype(target)
+    state_dict = read_state_dict(path)
+    with torch.device("meta"):
+        model = build_model(options)
+    check_state_dict(path, state_dict, model)
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    model = model.to(device=target, dtype=dtype)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, **extra: Any) -> None:
+    """Write a state dict (plus plain extra data) atomically, readable by ``read_state_dict``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    payload = {"state_dict": model.state_dict(), **extra} if extra else model.state_dict()
+    torch.save(payload, tmp)
+    tmp.replace(path)

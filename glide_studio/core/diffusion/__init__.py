@@ -1,0 +1,32 @@
+"""The diffusion process, its samplers and the wrappers that steer them."""
+
+from .gaussian import Diffusion, Prediction, X0Transform
+from .guidance import classifier_free_guidance, paste_known_region
+from .samplers import (
+    Denoiser,
+    NoiseSource,
+    Step,
+    ancestral,
+    ddim,
+    noise_from_generator,
+    noise_from_tensors,
+)
+from .schedule import ScheduleError, beta_schedule, space_timesteps
+
+__all__ = [
+    "Denoiser",
+    "Diffusion",
+    "NoiseSource",
+    "Prediction",
+    "ScheduleError",
+    "Step",
+    "X0Transform",
+    "ancestral",
+    "beta_schedule",
+    "classifier_free_guidance",
+    "ddim",
+    "noise_from_generator",
+    "noise_from_tensors",
+    "paste_known_region",
+    "space_timesteps",
+]

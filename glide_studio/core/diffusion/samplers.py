@@ -1,0 +1,129 @@
+"""Samplers: generators over a denoiser that yield one record per step.
+
+A denoiser maps (x_t, original timesteps) to the model's 6-channel output.
+The consumer drives the loop: it can show each step's predicted x0, and it
+cancels by simply not asking for the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .gaussian import Diffusion, X0Transform
+
+__all__ = [
+    "Denoiser",
+    "NoiseSource",
+    "Step",
+    "ancestral",
+    "ddim",
+    "noise_from_generator",
+    "noise_from_tensors",
+]
+
+Denoiser = Callable[[Tensor, Tensor], Tensor]
+NoiseSource = Callable[[Tensor], Tensor]
+"""Returns standard normal noise shaped like its argument."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One finished sampling step."""
+
+    index: int
+    """0 for the first (noisiest) step, ``total - 1`` for the last."""
+    total: int
+    timestep: int
+    """The original (0..999) timestep the model was evaluated at."""
+    x: Tensor
+    """The sample after this step (x_{t-1}); after the last step, the result."""
+    pred_x0: Tensor
+
+
+def noise_from_generator(generator: torch.Generator) -> NoiseSource:
+    def draw(like: Tensor) -> Tensor:
+        noise = torch.randn(like.shape, generator=generator, device=generator.device)
+        return noise.to(device=like.device, dtype=like.dtype)
+
+    return draw
+
+
+def noise_from_tensors(tensors: Iterable[Tensor]) -> NoiseSource:
+    """Replay given noise, one tensor per call (for reproducing recorded runs)."""
+    it = iter(tensors)
+
+    def draw(like: Tensor) -> Tensor:
+        try:
+            noise = next(it)
+        except StopIteration:
+            raise RuntimeError("the recorded noise ran out") from None
+        return noise.to(device=like.device, dtype=like.dtype)
+
+    return draw
+
+
+def _noise_source(noise: torch.Generator | NoiseSource | None) -> NoiseSource:
+    if noise is None:
+        return torch.randn_like
+    if isinstance(noise, torch.Generator):
+        return noise_from_generator(noise)
+    return noise
+
+
+def _timestep_tensors(diffusion: Diffusion, x: Tensor) -> list[Tensor]:
+    """Every step's timestep batch, built once on the sample's device."""
+    rows = x.shape[0]
+    return [torch.full((rows,), t, dtype=torch.long, device=x.device) for t in diffusion.timesteps]
+
+
+def ancestral(
+    denoiser: Denoiser,
+    diffusion: Diffusion,
+    x_T: Tensor,
+    *,
+    noise: torch.Generator | NoiseSource | None = None,
+    x0_transform: X0Transform | None = None,
+    clip: bool = True,
+) -> Iterator[Step]:
+    """Sample from the learned reverse process, one step per respaced timestep."""
+    draw = _noise_source(noise)
+    timesteps = _timestep_tensors(diffusion, x_T)
+    total = diffusion.num_steps
+    x = x_T
+    for n, i in enumerate(reversed(range(total))):
+        pred = diffusion.predict(denoiser(x, timesteps[i]), x, i, x0_transform=x0_transform, clip=clip)
+        x = pred.mean
+        if i > 0:
+            x = x + torch.exp(0.5 * pred.log_variance) * draw(x)
+        yield Step(index=n, total=total, timestep=diffusion.timesteps[i], x=x, pred_x0=pred.pred_x0)
+
+
+def ddim(
+    denoiser: Denoiser,
+    diffusion: Diffusion,
+    x_T: Tensor,
+    *,
+    eta: float = 0.0,
+    noise: torch.Generator | NoiseSource | None = None,
+    x0_transform: X0Transform | None = None,
+    clip: bool = True,
+) -> Iterator[Step]:
+    """DDIM: deterministic for ``eta = 0``; epsilon re-derived from the processed x0."""
+    draw = _noise_source(noise)
+    timesteps = _timestep_tensors(diffusion, x_T)
+    total = diffusion.num_steps
+    x = x_T
+    for n, i in enumerate(reversed(range(total))):
+        pred = diffusion.predict(denoiser(x, timesteps[i]), x, i, x0_transform=x0_transform, clip=clip)
+        eps = diffusion.eps_from_x0(x, i, pred.pred_x0)
+        abar = diffusion.alphas_cumprod[i]
+        abar_prev = diffusion.alphas_cumprod_prev[i]
+        sigma = eta * ((1 - abar_prev) / (1 - abar)) ** 0.5 * (1 - abar / abar_prev) ** 0.5
+        x = pred.pred_x0 * abar_prev**0.5 + (1 - abar_prev - sigma**2) ** 0.5 * eps
+        if i > 0 and sigma > 0:
+            x = x + sigma * draw(x)
+        yield Step(index=n, total=total, timestep=diffusion.timesteps[i], x=x, pred_x0=pred.pred_x0)

@@ -1,0 +1,106 @@
+"""Noise schedules and timestep respacing.
+
+Computed in float64 like the reference, so that respaced betas and every
+derived coefficient agree with it to the last bit before being rounded to
+float32 for use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["ScheduleError", "beta_schedule", "respace_betas", "space_timesteps"]
+
+
+class ScheduleError(ValueError):
+    """An unknown schedule name or an impossible respacing."""
+
+
+def beta_schedule(name: str, num_steps: int) -> np.ndarray:
+    """The betas of a named schedule: ``"linear"`` or ``"squaredcos_cap_v2"`` (cosine)."""
+    if num_steps <= 0:
+        raise ScheduleError(f"diffusion steps must be positive, got {num_steps}")
+    if name == "linear":
+        # Scaled so that any step count spans the same noise range as 1000 steps.
+        scale = 1000 / num_steps
+        return np.linspace(scale * 0.0001, scale * 0.02, num_steps, dtype=np.float64)
+    if name == "squaredcos_cap_v2":
+
+        def alpha_bar(t: float) -> float:
+            return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+        return np.array(
+            [
+                min(1 - alpha_bar((i + 1) / num_steps) / alpha_bar(i / num_steps), 0.999)
+                for i in range(num_steps)
+            ],
+            dtype=np.float64,
+        )
+    raise ScheduleError(f"unknown noise schedule {name!r} (expected 'linear' or 'squaredcos_cap_v2')")
+
+
+def _evenly_within_sections(num_steps: int, counts: list[int]) -> set[int]:
+    """Split [0, num_steps) into equal sections and take ``counts[k]`` evenly spaced
+    steps from section k, both ends included."""
+    if any(c < 0 for c in counts):
+        raise ScheduleError(f"section counts must not be negative: {counts}")
+    size_per, extra = divmod(num_steps, len(counts))
+    taken: set[int] = set()
+    start = 0
+    for k, count in enumerate(counts):
+        size = size_per + (1 if k < extra else 0)
+        if size < count:
+            raise ScheduleError(f"cannot take {count} steps from a section of {size}")
+        stride = 1 if count <= 1 else (size - 1) / (count - 1)
+        taken.update(start + round(j * stride) for j in range(count))
+        start += size
+    return taken
+
+
+def space_timesteps(num_steps: int, spec: str | int) -> list[int]:
+    """The sorted original timesteps a respacing keeps.
+
+    ``spec`` is a count (``"100"``), comma-separated counts per equal section
+    (``"50,20,10"``), ``"ddimN"`` (a constant stride giving exactly N steps),
+    ``"fast27"`` (the released upsampler's schedule) or empty for all steps.
+    """
+    spec = str(spec).strip()
+    if not spec:
+        return list(range(num_steps))
+    if spec.startswith("ddim"):
+        try:
+            wanted = int(spec[4:])
+        except ValueError as exc:
+            raise ScheduleError(f"bad respacing {spec!r}: expected ddim followed by a count") from exc
+        for stride in range(1, num_steps):
+            if len(range(0, num_steps, stride)) == wanted:
+                return list(range(0, num_steps, stride))
+        raise ScheduleError(f"no constant stride gives exactly {wanted} of {num_steps} steps")
+    if spec == "fast27":
+        steps = _evenly_within_sections(num_steps, [10, 10, 3, 2, 2])
+        # Start slightly below the very noisiest step, which the upsampler handles poorly.
+        steps.remove(num_steps - 1)
+        steps.add(num_steps - 3)
+        return sorted(steps)
+    try:
+        counts = [int(part) for part in spec.split(",")]
+    except ValueError as exc:
+        raise ScheduleError(
+            f"bad respacing {spec!r}: expected a count, counts separated by commas, ddimN or fast27"
+        ) from exc
+    if sum(counts) <= 0:
+        raise ScheduleError(f"respacing {spec!r} keeps no steps")
+    return sorted(_evenly_within_sections(num_steps, counts))
+
+
+def respace_betas(betas: np.ndarray, keep: list[int]) -> np.ndarray:
+    """Betas of the shorter process that visits only ``keep`` with the same alpha-bars."""
+    alphas_cumprod = np.cumprod(1.0 - betas)
+    new_betas = []
+    previous = 1.0
+    for t in keep:
+        new_betas.append(1 - alphas_cumprod[t] / previous)
+        previous = alphas_cumprod[t]
+    return np.array(new_betas, dtype=np.float64)

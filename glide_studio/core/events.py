@@ -1,0 +1,58 @@
+"""What a running edit reports: a plain-data stream the CLI prints and the UI draws.
+
+Order: ``Started``, then for each stage its ``Preview`` events (one per
+sampling step), then one ``Candidate`` per result, then ``Finished``. A run
+that is cancelled simply ends early (the consumer stops iterating).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .region import Box
+
+__all__ = ["Candidate", "Event", "Finished", "Preview", "Started"]
+
+
+@dataclass(frozen=True)
+class Started:
+    stages: tuple[str, ...]
+    """Stage names in running order, e.g. ("base", "upsample")."""
+    steps: tuple[int, ...]
+    """Sampling steps of each stage."""
+    seeds: tuple[int, ...]
+    box: Box
+    """The region of interest in image coordinates (what the model sees)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Preview:
+    stage: str
+    step: int
+    """1-based: ``step == total`` is the stage's last step."""
+    total: int
+    box: Box
+    images: tuple[np.ndarray, ...]
+    """One RGBA uint8 image per candidate at model resolution: the current predicted
+    x0, with alpha = the feathered edit mask, to be drawn scaled onto ``box``."""
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    index: int
+    seed: int
+    image: np.ndarray
+    """The whole edited picture, RGB uint8, same size as the request's image."""
+    box: Box
+    """Where it differs from the original (the grown mask's bounds)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Finished:
+    candidates: tuple[Candidate, ...]
+    seconds: float
+
+
+Event = Started | Preview | Candidate | Finished

@@ -1,0 +1,232 @@
+"""GLIDE's text-conditional UNet, in all four released variants.
+
+The variants differ only in the constant channels concatenated after x_t:
+the known image and mask (inpainting) and the bilinearly upsampled low
+resolution image (super-resolution). Everything that does not change during
+sampling (text encoding, per-block text keys and values, those channels) is
+computed once by ``condition`` and passed to ``denoise`` at every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .layers import FloatGroupNorm, FloatLayerNorm, timestep_embedding, zero_init
+from .text import TextTransformer
+from .unet_blocks import AttentionBlock, Downsample, EmbedSequential, ResBlock, TextKV, Upsample
+
+__all__ = ["Conditioning", "GlideModel", "TextEncoding"]
+
+
+@dataclass(frozen=True)
+class TextEncoding:
+    """The prompt as the UNet consumes it: a vector added to the time embedding,
+    and each attention block's projected keys and values."""
+
+    proj: Tensor
+    kv: tuple[TextKV, ...]
+
+    @property
+    def batch(self) -> int:
+        return self.proj.shape[0]
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Everything a denoising step reads besides x_t and t."""
+
+    text: TextEncoding
+    extra: Tensor | None
+    """Channels concatenated after x_t (known image, mask, upsampled low-res)."""
+
+
+class GlideModel(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        ch = config.model_channels
+        emb_ch = ch * 4
+        self.time_embed = nn.Sequential(nn.Linear(ch, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch))
+        self._build_unet(config, emb_ch)
+        self._build_text_encoder(config, emb_ch)
+
+    # -- construction -------------------------------------------------------------
+
+    def _build_unet(self, config: ModelConfig, emb_ch: int) -> None:
+        res = {
+            "emb_channels": emb_ch,
+            "dropout": config.dropout,
+            "use_scale_shift_norm": config.use_scale_shift_norm,
+        }
+        slots = iter(range(10_000))
+
+        def attention(width: int, *, upsampling: bool) -> AttentionBlock:
+            heads = config.heads_for(width, upsampling=upsampling)
+            return AttentionBlock(width, heads=heads, text_channels=config.xf_width, slot=next(slots))
+
+        ch = config.model_channels * config.channel_mult[0]
+        first_ch = ch
+        self.input_blocks = nn.ModuleList([EmbedSequential(nn.Conv2d(config.in_channels, ch, 3, padding=1))])
+        skip_widths = [ch]
+        ds = 1
+        for level, mult in enumerate(config.channel_mult):
+            for _ in range(config.num_res_blocks):
+                width = config.model_channels * mult
+                layers: list[nn.Module] = [ResBlock(ch, out_channels=width, **res)]
+                ch = width
+                if ds in config.attention_ds:
+                    layers.append(attention(ch, upsampling=False))
+                self.input_blocks.append(EmbedSequential(*layers))
+                skip_widths.append(ch)
+            if level != len(config.channel_mult) - 1:
+                down = (
+                    ResBlock(ch, out_channels=ch, down=True, **res)
+                    if config.resblock_updown
+                    else Downsample(ch, use_conv=True)
+                )
+                self.input_blocks.append(EmbedSequential(down))
+                skip_widths.append(ch)
+                ds *= 2
+
+        self.middle_block = EmbedSequential(
+            ResBlock(ch, out_channels=ch, **res),
+            attention(ch, upsampling=False),
+            ResBlock(ch, out_channels=ch, **res),
+        )
+
+        self.output_blocks = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(config.channel_mult))):
+            for i in range(config.num_res_blocks + 1):
+                width = config.model_channels * mult
+                layers = [ResBlock(ch + skip_widths.pop(), out_channels=width, **res)]
+                ch = width
+                if ds in config.attention_ds:
+                    layers.append(attention(ch, upsampling=True))
+                if level and i == config.num_res_blocks:
+                    layers.append(
+                        ResBlock(ch, out_channels=ch, up=True, **res)
+                        if config.resblock_updown
+                        else Upsample(ch, use_conv=True)
+                    )
+                    ds //= 2
+                self.output_blocks.append(EmbedSequential(*layers))
+
+        self.out = nn.Sequential(
+            FloatGroupNorm(ch, silu=True),
+            nn.Identity(),
+            zero_init(nn.Conv2d(first_ch, config.out_channels, 3, padding=1)),
+        )
+        # A plain list (not a ModuleList) so that state-dict keys stay the released ones.
+        blocks = [m for m in self.modules() if isinstance(m, AttentionBlock)]
+        self.attention_blocks = sorted(blocks, key=lambda block: block.slot)
+
+    def _build_text_encoder(self, config: ModelConfig, emb_ch: int) -> None:
+        width = config.xf_width
+        self.token_embedding = nn.Embedding(config.n_vocab, width)
+        self.positional_embedding = nn.Parameter(torch.empty(config.text_ctx, width))
+        nn.init.normal_(self.positional_embedding, std=0.01)
+        self.padding_embedding: nn.Parameter | None = None
+        if config.xf_padding:
+            self.padding_embedding = nn.Parameter(torch.empty(config.text_ctx, width))
+            nn.init.normal_(self.padding_embedding, std=0.01)
+        self.transformer = TextTransformer(width=width, layers=config.xf_layers, heads=config.xf_heads)
+        self.final_ln = FloatLayerNorm(width) if config.xf_final_ln else None
+        self.transformer_proj = nn.Linear(width, emb_ch)
+
+    # -- inference ----------------------------------------------------------------
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.time_embed[0].weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.time_embed[0].weight.device
+
+    def encode_text(self, tokens: Tensor, mask: Tensor) -> TextEncoding:
+        """Run the text transformer once; the result serves every denoising step."""
+        if tokens.shape[-1] != self.config.text_ctx:
+            raise ValueError(f"tokens have length {tokens.shape[-1]}, the model reads {self.config.text_ctx}")
+        h = self.token_embedding(tokens.long()) + self.positional_embedding
+        if self.padding_embedding is not None:
+            h = torch.where(mask[..., None].bool(), h, self.padding_embedding)
+        h = self.transformer(h.to(self.dtype))
+        if self.final_ln is not None:
+            h = self.final_ln(h)
+        proj = self.transformer_proj(h[:, -1])
+        features = h.transpose(1, 2)
+        kv = tuple(block.project_text(features) for block in self.attention_blocks)
+        return TextEncoding(proj=proj, kv=kv)
+
+    def condition(
+        self,
+        *,
+        tokens: Tensor,
+        mask: Tensor,
+        inpaint_image: Tensor | None = None,
+        inpaint_mask: Tensor | None = None,
+        low_res: Tensor | None = None,
+        size: int | None = None,
+    ) -> Conditioning:
+        """Prepare everything constant over a sampling run (``inpaint_mask``: 1 = known)."""
+        size = size or self.config.image_size
+        batch = tokens.shape[0]
+        extra: list[Tensor] = []
+        if self.config.inpaint:
+            if inpaint_mask is None:
+                inpaint_mask = torch.zeros(batch, 1, size, size, device=tokens.device)
+            if inpaint_image is None:
+                inpaint_image = torch.zeros(batch, 3, size, size, device=tokens.device)
+            extra += [inpaint_image * inpaint_mask, inpaint_mask]
+        if self.config.super_res:
+            if low_res is None:
+                raise ValueError("the super-resolution model needs low_res")
+            extra.append(F.interpolate(low_res.float(), (size, size), mode="bilinear", align_corners=False))
+        return Conditioning(
+            text=self.encode_text(tokens, mask),
+            extra=torch.cat(extra, dim=1).to(self.dtype) if extra else None,
+        )
+
+    def denoise(self, x: Tensor, timesteps: Tensor, cond: Conditioning) -> Tensor:
+        """One step's prediction: 3 channels of epsilon, 3 of variance interpolation."""
+        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(self.dtype))
+        emb = emb + cond.text.proj.to(emb.dtype)
+        h = x.to(self.dtype)
+        if cond.extra is not None:
+            h = torch.cat([h, cond.extra], dim=1)
+        kv = cond.text.kv
+        skips = []
+        for block in self.input_blocks:
+            h = block(h, emb, kv)
+            skips.append(h)
+        h = self.middle_block(h, emb, kv)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, skips.pop()], dim=1), emb, kv)
+        return self.out(h).float()
+
+    def forward(
+        self,
+        x: Tensor,
+        timesteps: Tensor,
+        *,
+        tokens: Tensor,
+        mask: Tensor,
+        inpaint_image: Tensor | None = None,
+        inpaint_mask: Tensor | None = None,
+        low_res: Tensor | None = None,
+    ) -> Tensor:
+        cond = self.condition(
+            tokens=tokens,
+            mask=mask,
+            inpaint_image=inpaint_image,
+            inpaint_mask=inpaint_mask,
+            low_res=low_res,
+            size=x.shape[-1],
+        )
+        return self.denoise(x, timesteps, cond)

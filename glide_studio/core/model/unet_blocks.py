@@ -1,0 +1,154 @@
+"""The UNet's layers: residual blocks, attention over pixels and text, resampling.
+
+Attribute names and layer indices follow the released checkpoints' keys, so
+that their state dicts load unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import FloatGroupNorm, zero_init
+
+__all__ = ["AttentionBlock", "Downsample", "EmbedSequential", "ResBlock", "TextKV", "Upsample"]
+
+TextKV = tuple[Tensor, Tensor]
+"""One attention block's projected text keys and values, each (batch, heads, tokens, head_ch)."""
+
+
+class Downsample(nn.Module):
+    """Halve the resolution: a strided convolution, or average pooling without weights."""
+
+    def __init__(self, channels: int, *, use_conv: bool) -> None:
+        super().__init__()
+        self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=1) if use_conv else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.op(x) if self.op is not None else F.avg_pool2d(x, kernel_size=2, stride=2)
+
+
+class Upsample(nn.Module):
+    """Double the resolution by nearest neighbour, optionally followed by a convolution."""
+
+    def __init__(self, channels: int, *, use_conv: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1) if use_conv else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return self.conv(x) if self.conv is not None else x
+
+
+class ResBlock(nn.Module):
+    """Two 3×3 convolutions with the time(+text) embedding as scale and shift."""
+
+    def __init__(
+        self,
+        channels: int,
+        emb_channels: int,
+        *,
+        out_channels: int,
+        dropout: float,
+        use_scale_shift_norm: bool,
+        up: bool = False,
+        down: bool = False,
+    ) -> None:
+        super().__init__()
+        self.use_scale_shift_norm = use_scale_shift_norm
+        self.in_layers = nn.Sequential(
+            FloatGroupNorm(channels, silu=True),
+            nn.Identity(),
+            nn.Conv2d(channels, out_channels, 3, padding=1),
+        )
+        self.resample: nn.Module | None = None
+        if up:
+            self.resample = Upsample(channels, use_conv=False)
+        elif down:
+            self.resample = Downsample(channels, use_conv=False)
+        self.emb_layers = nn.Sequential(
+            nn.SiLU(),
+            nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels),
+        )
+        self.out_layers = nn.Sequential(
+            FloatGroupNorm(out_channels, silu=not use_scale_shift_norm),
+            nn.SiLU() if use_scale_shift_norm else nn.Identity(),
+            nn.Dropout(p=dropout),
+            zero_init(nn.Conv2d(out_channels, out_channels, 3, padding=1)),
+        )
+        self.skip_connection: nn.Module = (
+            nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
+        )
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        norm, _, conv = self.in_layers
+        h = norm(x)
+        if self.resample is not None:
+            h = self.resample(h)
+            x = self.resample(x)
+        h = conv(h)
+        emb_out = self.emb_layers(emb).to(h.dtype)[:, :, None, None]
+        out_norm, *rest = self.out_layers
+        if self.use_scale_shift_norm:
+            scale, shift = emb_out.chunk(2, dim=1)
+            h = torch.addcmul(shift, out_norm(h), 1 + scale)
+        else:
+            h = out_norm(h + emb_out)
+        for layer in rest:
+            h = layer(h)
+        return self.skip_connection(x) + h
+
+
+class AttentionBlock(nn.Module):
+    """Self-attention over pixels whose keys and values are prefixed by the prompt's.
+
+    The text half of the keys and values does not change during sampling, so it
+    is projected once per request (``project_text``) and handed in at each step.
+    """
+
+    def __init__(self, channels: int, *, heads: int, text_channels: int, slot: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.slot = slot
+        """Position of this block's keys and values in a text encoding."""
+        self.norm = FloatGroupNorm(channels, silu=False)
+        self.qkv = nn.Conv1d(channels, channels * 3, 1)
+        self.encoder_kv = nn.Conv1d(text_channels, channels * 2, 1)
+        self.proj_out = zero_init(nn.Conv1d(channels, channels, 1))
+
+    def project_text(self, text_features: Tensor) -> TextKV:
+        """(batch, text_channels, tokens) → keys and values for this block."""
+        batch, _, tokens = text_features.shape
+        kv = self.encoder_kv(text_features).view(batch, self.heads, 2, -1, tokens)
+        key, value = kv.transpose(-1, -2).unbind(2)
+        return key.contiguous(), value.contiguous()
+
+    def forward(self, x: Tensor, text_kv: TextKV | None) -> Tensor:
+        batch, channels, height, width = x.shape
+        length = height * width
+        qkv = self.qkv(self.norm(x).view(batch, channels, length))
+        # Per head: q, k and v side by side, each (head_ch, length).
+        q, k, v = qkv.view(batch, self.heads, 3, -1, length).transpose(-1, -2).unbind(2)
+        if text_kv is not None:
+            k = torch.cat([text_kv[0], k], dim=2)
+            v = torch.cat([text_kv[1], v], dim=2)
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(-1, -2).reshape(batch, channels, length)
+        return x + self.proj_out(out).view(batch, channels, height, width)
+
+
+class EmbedSequential(nn.Sequential):
+    """A UNet stage: hands each layer what it needs (embedding, text keys/values)."""
+
+    def forward(self, h: Tensor, emb: Tensor, text_kv: Sequence[TextKV]) -> Tensor:  # type: ignore[override]
+        for layer in self:
+            if isinstance(layer, ResBlock):
+                h = layer(h, emb)
+            elif isinstance(layer, AttentionBlock):
+                h = layer(h, text_kv[layer.slot])
+            else:
+                h = layer(h)
+        return h

@@ -1,0 +1,123 @@
+"""The edit request: everything that decides the pixels of one generation.
+
+The same request (with the same models) gives the same pixels, so a request
+is all the history needs to reproduce an edit, and all the PNG text chunks
+need to record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SAMPLERS",
+    "EditRequest",
+    "RequestError",
+    "StageSettings",
+]
+
+SAMPLERS = ("ancestral", "ddim", "dpm++2m")
+"""Sampler names a stage accepts."""
+
+MAX_CANDIDATES = 16
+
+
+class RequestError(ValueError):
+    """A request that cannot be run, with a message meant for the user."""
+
+
+def _frozen_array(array: np.ndarray) -> np.ndarray:
+    out = np.array(array, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageSettings:
+    """How one stage samples: which sampler and which timesteps (a respacing)."""
+
+    sampler: str = "ancestral"
+    steps: str = "100"
+    """A respacing: a count ("100"), sections ("50,20,10"), "ddimN" or "fast27"."""
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise RequestError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        object.__setattr__(self, "steps", str(self.steps).strip())
+        from .diffusion.schedule import ScheduleError, space_timesteps
+
+        try:
+            space_timesteps(1000, self.steps)
+        except ScheduleError as exc:
+            raise RequestError(f"bad step setting {self.steps!r}: {exc}") from None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EditRequest:
+    """One generation, completely described.
+
+    ``image`` is RGB uint8 (H, W, 3); ``mask`` is bool (H, W), True where the
+    picture is to be regenerated (the UI's and the files' convention). Both are
+    copied and made read-only, so a request can be shared between threads.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    prompt: str
+    guidance_scale: float = 5.0
+    base: StageSettings = field(default_factory=lambda: StageSettings(sampler="ancestral", steps="100"))
+    upsample: StageSettings = field(
+        default_factory=lambda: StageSettings(sampler="ancestral", steps="fast27")
+    )
+    use_upsampler: bool = True
+    upsample_temperature: float = 0.997
+    candidates: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        image = np.asarray(self.image)
+        mask = np.asarray(self.mask)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise RequestError(f"the image must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        if mask.shape != image.shape[:2]:
+            raise RequestError(f"the mask is {mask.shape[::-1]} but the image is {image.shape[1::-1]}")
+        mask = mask.astype(bool)
+        if not mask.any():
+            raise RequestError("the mask is empty: paint the region to regenerate first")
+        if not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise RequestError(f"candidates must be between 1 and {MAX_CANDIDATES}, got {self.candidates}")
+        if not 0 <= self.seed < 2**63:
+            raise RequestError(f"the seed must be a non-negative 63-bit integer, got {self.seed}")
+        if not 0 <= self.guidance_scale <= 50:
+            raise RequestError(f"guidance must be between 0 and 50, got {self.guidance_scale}")
+        if not 0 < self.upsample_temperature <= 1.5:
+            raise RequestError(f"upsample temperature must be in (0, 1.5], got {self.upsample_temperature}")
+        object.__setattr__(self, "image", _frozen_array(image))
+        object.__setattr__(self, "mask", _frozen_array(mask))
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """One seed per candidate; candidate k alone is ``with_seed(seeds[k], candidates=1)``."""
+        return tuple(self.seed + k for k in range(self.candidates))
+
+    def with_changes(self, **changes: Any) -> EditRequest:
+        return replace(self, **changes)
+
+    def describe(self) -> dict[str, str]:
+        """The parameters worth recording beside a result (PNG text chunks, history)."""
+        info = {
+            "prompt": self.prompt,
+            "seed": str(self.seed),
+            "guidance": f"{self.guidance_scale:g}",
+            "sampler": self.base.sampler,
+            "steps": self.base.steps,
+            "candidates": str(self.candidates),
+        }
+        if self.use_upsampler:
+            info["upsample_sampler"] = self.upsample.sampler
+            info["upsample_steps"] = self.upsample.steps
+            info["upsample_temperature"] = f"{self.upsample_temperature:g}"
+        return info

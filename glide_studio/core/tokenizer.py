@@ -1,0 +1,227 @@
+"""Tokenizers that turn a prompt into the fixed-length token rows the models read.
+
+The released GLIDE models were trained with GPT-2's byte-level BPE, lower-cased
+prompts and end-token padding; the demo model uses plain UTF-8 bytes so that it
+needs no downloaded files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import regex
+
+__all__ = [
+    "BPETokenizer",
+    "ByteTokenizer",
+    "PaddedTokens",
+    "Tokenizer",
+    "TokenizerError",
+    "load_tokenizer",
+    "pad_tokens",
+]
+
+ENCODER_FILE = "encoder.json"
+MERGES_FILE = "vocab.bpe"
+
+# GPT-2's pre-tokenisation: contractions, letter runs, digit runs, other
+# symbol runs, and whitespace (a trailing space stays with the next word).
+_SPLIT_PATTERN = regex.compile(
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+)
+
+
+class TokenizerError(ValueError):
+    """A tokenizer's files are missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class PaddedTokens:
+    """One prompt as a model row: ids padded with the end token, and which are real."""
+
+    tokens: tuple[int, ...]
+    mask: tuple[bool, ...]
+    truncated: bool
+    """True when the prompt had more tokens than the context and lost its tail."""
+
+    @property
+    def length(self) -> int:
+        return sum(self.mask)
+
+
+class Tokenizer(Protocol):
+    @property
+    def n_vocab(self) -> int: ...
+
+    @property
+    def end_token(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def padded(self, text: str, text_ctx: int) -> PaddedTokens: ...
+
+
+def pad_tokens(ids: list[int], text_ctx: int, end_token: int) -> PaddedTokens:
+    """Cut to ``text_ctx`` and fill the rest with the end token (mask False)."""
+    if text_ctx <= 0:
+        raise ValueError(f"text_ctx must be positive, got {text_ctx}")
+    kept = ids[:text_ctx]
+    padding = text_ctx - len(kept)
+    return PaddedTokens(
+        tokens=tuple(kept) + (end_token,) * padding,
+        mask=(True,) * len(kept) + (False,) * padding,
+        truncated=len(ids) > text_ctx,
+    )
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's reversible map from bytes to printable characters.
+
+    Printable Latin-1 bytes stand for themselves; the others are shifted past
+    255 so that no byte maps to whitespace or a control character.
+    """
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    table = {b: chr(b) for b in printable}
+    shift = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + shift)
+            shift += 1
+    return table
+
+
+def _read_text(path: Path) -> str:
+    """Read a file that may be stored gzipped (``name.gz``) or plain."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                return f.read()
+        return path.read_text(encoding="utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise TokenizerError(f"cannot read tokenizer file {path}: {exc}") from exc
+
+
+def _find(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise TokenizerError(f"tokenizer file {name} (or {name}.gz) not found in {folder}")
+
+
+class BPETokenizer:
+    """The byte-level BPE of the released GLIDE models (GPT-2's vocabulary)."""
+
+    def __init__(self, encoder: dict[str, int], merges: list[tuple[str, str]]) -> None:
+        if not encoder:
+            raise TokenizerError("the BPE vocabulary is empty")
+        self._encoder = encoder
+        self._ranks = {pair: rank for rank, pair in enumerate(merges)}
+        self._alphabet = _byte_alphabet()
+        self._word_cache: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> BPETokenizer:
+        """Load ``encoder.json`` and ``vocab.bpe`` (each plain or ``.gz``) from a folder."""
+        folder = Path(folder)
+        encoder_path = _find(folder, ENCODER_FILE)
+        merges_path = _find(folder, MERGES_FILE)
+        try:
+            encoder = json.loads(_read_text(encoder_path))
+        except json.JSONDecodeError as exc:
+            raise TokenizerError(f"{encoder_path} is not valid JSON: {exc}") from exc
+        if not isinstance(encoder, dict):
+            raise TokenizerError(f"{encoder_path} does not hold a token table")
+        merges = []
+        for line in _read_text(merges_path).splitlines():
+            if not line or line.startswith("#version"):
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise TokenizerError(f"{merges_path} has a malformed merge line: {line!r}")
+            merges.append((parts[0], parts[1]))
+        return cls(encoder, merges)
+
+    @property
+    def n_vocab(self) -> int:
+        return len(self._encoder)
+
+    @property
+    def end_token(self) -> int:
+        return self.n_vocab - 1
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for piece in _SPLIT_PATTERN.findall(text.lower()):
+            mapped = "".join(self._alphabet[b] for b in piece.encode("utf-8"))
+            ids.extend(self._encoder[sym] for sym in self._merge(mapped))
+        return ids
+
+    def padded(self, text: str, text_ctx: int) -> PaddedTokens:
+        return pad_tokens(self.encode(text), text_ctx, self.end_token)
+
+    def _merge(self, word: str) -> tuple[str, ...]:
+        """Apply merges lowest rank first until none applies."""
+        cached = self._word_cache.get(word)
+        if cached is not None:
+            return cached
+        symbols = list(word)
+        while len(symbols) > 1:
+            pairs = itertools.pairwise(symbols)
+            best = min(pairs, key=lambda p: self._ranks.get(p, float("inf")))
+            if best not in self._ranks:
+                break
+            merged: list[str] = []
+            i = 0
+            while i < len(symbols):
+                if i < len(symbols) - 1 and (symbols[i], symbols[i + 1]) == best:
+                    merged.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    merged.append(symbols[i])
+                    i += 1
+            symbols = merged
+        result = tuple(symbols)
+        if len(self._word_cache) < 100_000:
+            self._word_cache[word] = result
+        return result
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as tokens, plus one end token: needs no vocabulary file.
+
+    Lower-cases like the BPE tokenizer so that "Red" and "red" mean the same.
+    """
+
+    @property
+    def n_vocab(self) -> int:
+        return 257
+
+    @property
+    def end_token(self) -> int:
+        return 256
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.lower().encode("utf-8"))
+
+    def padded(self, text: str, text_ctx: int) -> PaddedTokens:
+        return pad_tokens(self.encode(text), text_ctx, self.end_token)
+
+
+def load_tokenizer(kind: str, folder: str | Path | None = None) -> Tokenizer:
+    """Build the tokenizer a model's manifest names: ``"bpe"`` (needs a folder) or ``"bytes"``."""
+    if kind == "bytes":
+        return ByteTokenizer()
+    if kind == "bpe":
+        if folder is None:
+            raise TokenizerError("the BPE tokenizer needs the folder holding encoder.json and vocab.bpe")
+        return BPETokenizer.from_folder(folder)
+    raise TokenizerError(f"unknown tokenizer kind {kind!r} (expected 'bpe' or 'bytes')")

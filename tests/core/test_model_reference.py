@@ -1,0 +1,122 @@
+"""The models reproduce the reference implementation's recorded outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from glide_studio.core.model import ModelConfig, OptionsError, build_model
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def manifest(reference_dir):
+    return json.loads((reference_dir / "checkpoint_manifest.json").read_text())
+
+
+def _load(reference_dir, name):
+    data = torch.load(reference_dir / name, weights_only=True)
+    model = build_model(data["options"]).eval()
+    model.load_state_dict(data["state_dict"], strict=True)
+    return data, model
+
+
+@pytest.mark.parametrize("name", ["base", "upsample", "base-inpaint", "upsample-inpaint"])
+def test_released_checkpoint_keys_and_shapes(manifest, name):
+    entry = manifest[name]
+    with torch.device("meta"):
+        model = build_model(entry["options"])
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == entry["state_dict"]
+    assert sum(p.numel() for p in model.parameters()) == entry["params"]
+    assert model.config.variant == name
+
+
+def test_base_inpaint_forward_matches(reference_dir):
+    data, model = _load(reference_dir, "base_inpaint_tiny.pt")
+    fw = data["forward"]
+    with torch.inference_mode():
+        out = model(
+            fw["x"],
+            fw["timesteps"],
+            tokens=fw["tokens"],
+            mask=fw["mask"],
+            inpaint_image=fw["inpaint_image"],
+            inpaint_mask=fw["inpaint_mask"],
+        )
+    assert out.shape == (3, 6, 64, 64)
+    assert (out - fw["output"]).abs().max().item() <= TOL
+
+
+def test_upsample_inpaint_forward_matches(reference_dir):
+    data, model = _load(reference_dir, "upsample_inpaint_tiny.pt")
+    fw = data["forward"]
+    with torch.inference_mode():
+        out = model(
+            fw["x"],
+            fw["timesteps"],
+            tokens=fw["tokens"],
+            mask=fw["mask"],
+            inpaint_image=fw["inpaint_image"],
+            inpaint_mask=fw["inpaint_mask"],
+            low_res=fw["low_res"],
+        )
+    assert out.shape == (1, 6, 256, 256)
+    assert (out - fw["output"]).abs().max().item() <= TOL
+
+
+def test_text_encoding_is_reusable_across_steps(reference_dir):
+    """Encoding once and denoising at several timesteps equals full forwards."""
+    data, model = _load(reference_dir, "base_inpaint_tiny.pt")
+    fw = data["forward"]
+    with torch.inference_mode():
+        cond = model.condition(
+            tokens=fw["tokens"],
+            mask=fw["mask"],
+            inpaint_image=fw["inpaint_image"],
+            inpaint_mask=fw["inpaint_mask"],
+        )
+        for t in (999, 10):
+            ts = torch.full((3,), t)
+            direct = model(
+                fw["x"],
+                ts,
+                tokens=fw["tokens"],
+                mask=fw["mask"],
+                inpaint_image=fw["inpaint_image"],
+                inpaint_mask=fw["inpaint_mask"],
+            )
+            assert torch.equal(model.denoise(fw["x"], ts, cond), direct)
+    assert len(cond.text.kv) == len(model.attention_blocks) > 0
+
+
+def test_text_actually_conditions_the_output(reference_dir):
+    data, model = _load(reference_dir, "base_inpaint_tiny.pt")
+    fw = data["forward"]
+    with torch.inference_mode():
+        a = model(fw["x"][:1], fw["timesteps"][:1], tokens=fw["tokens"][:1], mask=fw["mask"][:1])
+        b = model(fw["x"][:1], fw["timesteps"][:1], tokens=fw["tokens"][2:], mask=fw["mask"][2:])
+    assert (a - b).abs().max().item() > 1e-3
+
+
+def test_options_errors_are_clear():
+    with pytest.raises(OptionsError, match="num_channels"):
+        ModelConfig.from_options({"image_size": 64})
+    bad = {
+        "image_size": 64,
+        "num_channels": 48,
+        "num_res_blocks": 1,
+        "channel_mult": "1,2",
+        "attention_resolutions": "16",
+        "text_ctx": 8,
+        "xf_width": 32,
+        "xf_layers": 1,
+        "xf_heads": 4,
+    }
+    with pytest.raises(OptionsError, match="multiples of 32"):
+        build_model(bad)
+    with pytest.raises(OptionsError, match="comma-separated"):
+        build_model({**bad, "num_channels": 32, "channel_mult": "one,two"})
