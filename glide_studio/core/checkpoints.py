@@ -13,7 +13,15 @@ from torch import Tensor
 from .devices import choose_device, compute_dtype
 from .model import GlideModel, ModelConfig, build_model
 
-__all__ = ["CheckpointError", "check_state_dict", "load_model", "read_state_dict", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "check_state_dict",
+    "load_model",
+    "load_model_and_options",
+    "read_checkpoint",
+    "read_state_dict",
+    "save_checkpoint",
+]
 
 _FIRST_CONV = "input_blocks.0.0.weight"
 _VARIANT_BY_INPUT_CHANNELS = {3: "base", 7: "base-inpaint", 6: "upsample", 10: "upsample-inpaint"}
@@ -62,6 +70,12 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     Memory-maps files in the zip format, so the weights are not copied into
     memory before they are needed. Loads tensors only (``weights_only``).
     """
+    return read_checkpoint(path)[0]
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
+    """The state dict, and the model options when the file carries them (ours do,
+    the released files do not)."""
     path = Path(path)
     is_zip = _precheck(path)
     try:
@@ -69,14 +83,17 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     except Exception as exc:  # torch raises many types for damaged files
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise CheckpointError(path, f"the file is truncated or corrupt ({detail})") from exc
+    options = None
     if isinstance(data, Mapping) and isinstance(data.get("state_dict"), Mapping):
+        if isinstance(data.get("options"), Mapping):
+            options = dict(data["options"])
         data = data["state_dict"]
     if not isinstance(data, Mapping) or not data:
         raise CheckpointError(path, "does not hold model weights (no state dict inside)")
     bad = [k for k, v in data.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
     if bad:
         raise CheckpointError(path, f"does not hold model weights (entry {bad[0]!r} is not a tensor)")
-    return dict(data)
+    return dict(data), options
 
 
 def _guess_variant(state_dict: Mapping[str, Tensor]) -> str | None:
@@ -115,33 +132,60 @@ def check_state_dict(path: str | Path, state_dict: Mapping[str, Tensor], model: 
 
 def load_model(
     path: str | Path,
-    options: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
     *,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    variant: str | None = None,
 ) -> GlideModel:
-    """Build the model ``options`` describe and load ``path`` into it strictly.
+    """Build the model the options describe and load ``path`` into it strictly.
 
+    ``options`` default to those stored in the file (files written by
+    ``save_checkpoint``); the released files carry none, so their options must
+    be given. ``variant`` (e.g. "base-inpaint") is checked when given.
     ``device`` defaults to the best available; ``dtype`` to float16 on CUDA and
     float32 elsewhere. The model is returned in eval mode.
     """
+    return load_model_and_options(path, options, device=device, dtype=dtype, variant=variant)[0]
+
+
+def load_model_and_options(
+    path: str | Path,
+    options: Mapping[str, Any] | None = None,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    variant: str | None = None,
+) -> tuple[GlideModel, dict[str, Any]]:
+    """``load_model``, also returning the options used (the file's own, if it has them)."""
     target = choose_device(device)
     dtype = dtype or compute_dtype(target)
-    state_dict = read_state_dict(path)
+    state_dict, stored = read_checkpoint(path)
+    chosen = stored if stored is not None else options
+    if chosen is None:
+        raise CheckpointError(path, "the file does not say which model it holds, and no options were given")
+    found = ModelConfig.from_options(chosen).variant
+    if variant is not None and found != variant:
+        raise CheckpointError(path, f"holds the {found!r} model, but {variant!r} was expected")
     with torch.device("meta"):
-        model = build_model(options)
+        model = build_model(chosen)
     check_state_dict(path, state_dict, model)
     model.load_state_dict(state_dict, strict=True, assign=True)
     model = model.to(device=target, dtype=dtype)
     model.requires_grad_(False)
-    return model.eval()
+    return model.eval(), dict(chosen)
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, **extra: Any) -> None:
-    """Write a state dict (plus plain extra data) atomically, readable by ``read_state_dict``."""
+def save_checkpoint(
+    path: str | Path, model: torch.nn.Module, *, options: Mapping[str, Any] | None = None, **extra: Any
+) -> None:
+    """Write a state dict atomically, with the model's options (so ``load_model``
+    needs nothing else) and any plain extra data."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    if options is not None:
+        extra["options"] = dict(options)
     payload = {"state_dict": model.state_dict(), **extra} if extra else model.state_dict()
     torch.save(payload, tmp)
     tmp.replace(path)

@@ -25,6 +25,8 @@ class Started:
     seeds: tuple[int, ...]
     box: Box
     """The region of interest in image coordinates (what the model sees)."""
+    prompt_truncated: bool = False
+    """The prompt had more tokens than the model reads; its end was ignored."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -69,18 +69,19 @@ def region_of_interest(
     image_width: int,
     image_height: int,
     *,
-    context: float = 0.5,
+    context: float = 1.0,
     min_context: int = 16,
     min_side: int = 64,
 ) -> Box:
-    """A square around ``mask_box`` with ``context`` × its longer side added around it.
+    """A square around ``mask_box`` with ``context`` × its longer side added around it,
+    so that by default the mask spans about half of what the model sees.
 
     The square is at least ``min_side`` (but never larger than the image needs)
     and lies inside the image when it fits; otherwise it is centred on the
     image along the axis that is too short.
     """
     longest = max(mask_box.width, mask_box.height)
-    side = longest + 2 * max(int(round(context * longest / 2)), min_context)
+    side = longest + 2 * max(round(context * longest / 2), min_context)
     side = max(side, min(min_side, max(image_width, image_height)))
     side = min(side, max(image_width, image_height))
     left = _place(mask_box.left, mask_box.width, side, image_width)

@@ -8,6 +8,7 @@ from .samplers import (
     Step,
     ancestral,
     ddim,
+    dpm_solver_pp_2m,
     noise_from_generator,
     noise_from_tensors,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "beta_schedule",
     "classifier_free_guidance",
     "ddim",
+    "dpm_solver_pp_2m",
     "noise_from_generator",
     "noise_from_tensors",
     "paste_known_region",

@@ -35,6 +35,9 @@ class TextEncoding:
     def batch(self) -> int:
         return self.proj.shape[0]
 
+    def rows(self, index: slice) -> TextEncoding:
+        return TextEncoding(proj=self.proj[index], kv=tuple((k[index], v[index]) for k, v in self.kv))
+
 
 @dataclass(frozen=True)
 class Conditioning:
@@ -43,6 +46,15 @@ class Conditioning:
     text: TextEncoding
     extra: Tensor | None
     """Channels concatenated after x_t (known image, mask, upsampled low-res)."""
+
+    @property
+    def batch(self) -> int:
+        return self.text.batch
+
+    def rows(self, index: slice) -> Conditioning:
+        """The conditioning of some rows, for running a large batch in parts."""
+        extra = None if self.extra is None else self.extra[index]
+        return Conditioning(text=self.text.rows(index), extra=extra)
 
 
 class GlideModel(nn.Module):

@@ -1,0 +1,120 @@
+"""``glide-studio download``: fetch the released weights ahead of time.
+
+Torch and the store are imported inside ``run`` so that building the parser
+for any subcommand stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from glide_studio.core.store import ModelStore
+
+__all__ = ["DEFAULT_NAMES", "add_arguments", "run"]
+
+DEFAULT_NAMES = ("base-inpaint", "upsample-inpaint", "encoder", "bpe")
+"""What the inpainting editor needs."""
+_PROG = "glide-studio"
+
+
+class _UsageError(Exception):
+    """Bad names on the command line: exit status 2, like argparse."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Environment: GLIDE_STUDIO_WEIGHTS sets the default folder; GLIDE_STUDIO_MIRROR is a base URL "
+        "that serves the files under their released names, used instead of the official servers. "
+        "An interrupted download resumes when the command is run again."
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=(
+            "files to fetch: base, upsample, base-inpaint, upsample-inpaint, encoder, bpe, or all "
+            f"(default: {' '.join(DEFAULT_NAMES)})"
+        ),
+    )
+    parser.add_argument(
+        "--weights-dir",
+        metavar="DIR",
+        help="folder for the weights (default: $GLIDE_STUDIO_WEIGHTS, else the user cache folder)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from glide_studio.core.store import DownloadCancelled, ModelStore, StoreError
+
+    try:
+        store = ModelStore.locate(args.weights_dir)
+        names = _resolve(args.names, known=list(store.files))
+        for name in names:
+            _fetch(store, name)
+    except _UsageError as exc:
+        return _fail(str(exc), status=2)
+    except DownloadCancelled as exc:
+        return _fail(str(exc), status=130)
+    except KeyboardInterrupt:
+        return _fail("download interrupted; run the same command again to resume", status=130)
+    except (StoreError, OSError) as exc:
+        return _fail(str(exc).replace("\n", " "), status=1)
+    print(f"GLIDE files are in {store.folder}")
+    return 0
+
+
+def _resolve(requested: Sequence[str], *, known: Sequence[str]) -> list[str]:
+    """Expand ``all``, apply the default, reject unknown names, drop repeats."""
+    names = list(requested) or list(DEFAULT_NAMES)
+    if "all" in names:
+        names = list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise _UsageError(f"unknown file {unknown[0]!r} (choose from {', '.join(known)}, or all)")
+    return list(dict.fromkeys(names))
+
+
+def _fetch(store: ModelStore, name: str) -> None:
+    """Skip a present file that verifies; move a damaged one aside and download again."""
+    from glide_studio.core.store import VerificationError
+
+    path = store.path(name)
+    if store.has(name):
+        try:
+            store.verify(name)
+        except VerificationError as exc:
+            aside = store.set_aside(name)
+            print(f"{path.name}: {exc.problem}; moved it to {aside.name}, downloading again")
+        else:
+            print(f"{path.name}: already present")
+            return
+    _download_with_bar(store, name)
+    print(f"{path.name}: downloaded to {path}")
+
+
+def _download_with_bar(store: ModelStore, name: str) -> None:
+    from tqdm import tqdm
+
+    entry = store.entry(name)
+    # disable=None: no bar when stderr is not a terminal (logs, pipes, tests).
+    with tqdm(
+        desc=entry.filename, unit="B", unit_scale=True, unit_divisor=1024, disable=None, leave=True
+    ) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            if total is not None and bar.total != total:
+                bar.total = total
+                bar.refresh()
+            bar.n = done  # may go back when a server ignores a resume request
+            bar.refresh()
+
+        store.download(name, progress=progress)
+
+
+def _fail(message: str, *, status: int) -> int:
+    print(f"{_PROG}: error: {message}", file=sys.stderr)
+    return status

@@ -1,0 +1,296 @@
+"""The folder that holds the released GLIDE files: finding it, checking it, filling it.
+
+The files keep their released names (``base_inpaint.pt``, ``encoder.json``,
+...) in one folder, so that a user who is offline can fetch them elsewhere and
+drop them in by hand. Torch is imported only to verify a checkpoint, so asking
+what is missing stays cheap at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .downloads import (
+    CancelCheck,
+    DownloadBusy,
+    DownloadCancelled,
+    DownloadError,
+    ProgressCallback,
+    StoreError,
+    Transfer,
+    hold_lock,
+)
+from .released import RELEASED, ReleasedFile
+
+__all__ = [
+    "DOWNLOAD_COMMAND",
+    "MIRROR_ENV",
+    "WEIGHTS_ENV",
+    "DownloadBusy",
+    "DownloadCancelled",
+    "DownloadError",
+    "MissingWeightsError",
+    "ModelStore",
+    "StoreError",
+    "VerificationError",
+    "default_folder",
+]
+
+WEIGHTS_ENV = "GLIDE_STUDIO_WEIGHTS"
+"""Environment variable naming the weights folder (used when no folder is given)."""
+MIRROR_ENV = "GLIDE_STUDIO_MIRROR"
+"""Environment variable with a base URL that serves the files under their released names."""
+DOWNLOAD_COMMAND = "glide-studio download"
+
+
+class VerificationError(StoreError):
+    """A file is not what its name promises; the message names the file and the reason."""
+
+    def __init__(self, path: Path, problem: str, *, url: str | None = None) -> None:
+        note = f"; the file downloaded from {url} was deleted" if url else ""
+        super().__init__(f"{path}: {problem}{note}")
+        self.path = path
+        self.problem = problem
+
+
+class MissingWeightsError(StoreError):
+    """Files are absent; the message tells an offline user exactly what to fetch and where."""
+
+    def __init__(self, folder: Path, missing: Sequence[ReleasedFile], urls: Mapping[str, str]) -> None:
+        lines = [f"Missing GLIDE files in {folder}:"]
+        lines += [f"  - {f.filename} ({_human(f.approx_bytes)}): {urls[f.name]}" for f in missing]
+        command = [*DOWNLOAD_COMMAND.split(), *(f.name for f in missing)]
+        if folder != default_folder():
+            command += ["--weights-dir", str(folder)]
+        lines.append(f"To fetch them, run: {shlex.join(command)}")
+        lines.append(
+            "Offline? Download each URL above on another machine and put the files, "
+            f"under the names shown, into {folder}"
+        )
+        super().__init__("\n".join(lines))
+        self.folder = folder
+        self.missing = tuple(missing)
+
+
+def default_folder() -> Path:
+    """Where weights go when neither ``--weights-dir`` nor ``GLIDE_STUDIO_WEIGHTS`` says otherwise."""
+    return Path(platformdirs.user_cache_dir("glide-studio")) / "weights"
+
+
+class ModelStore:
+    """One weights folder and the released files expected in it.
+
+    ``files`` replaces the released table (names, file names, URLs and model
+    options); tests use it to expect tiny checkpoints. ``mirror`` is a base URL
+    that serves the files under their released names, e.g. a copy of this
+    folder served over HTTP.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        mirror: str | None = None,
+        files: Mapping[str, ReleasedFile] | None = None,
+    ) -> None:
+        self._folder = Path(folder).expanduser()
+        self._mirror = mirror or None
+        self._files = files
+
+    @classmethod
+    def locate(
+        cls,
+        folder: str | Path | None = None,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        files: Mapping[str, ReleasedFile] | None = None,
+    ) -> ModelStore:
+        """Pick the folder: ``folder`` if given, else ``$GLIDE_STUDIO_WEIGHTS``, else the user cache."""
+        if folder is not None and str(folder).strip():
+            chosen = Path(folder)
+        elif environ.get(WEIGHTS_ENV, "").strip():
+            chosen = Path(environ[WEIGHTS_ENV].strip())
+        else:
+            chosen = default_folder()
+        return cls(chosen, mirror=environ.get(MIRROR_ENV, "").strip() or None, files=files)
+
+    def __repr__(self) -> str:
+        return f"ModelStore({str(self._folder)!r}, mirror={self._mirror!r})"
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def mirror(self) -> str | None:
+        return self._mirror
+
+    @property
+    def files(self) -> Mapping[str, ReleasedFile]:
+        return RELEASED if self._files is None else self._files
+
+    def entry(self, name: str) -> ReleasedFile:
+        entry = self.files.get(name)
+        if entry is None:
+            raise StoreError(f"unknown file {name!r}; known: {', '.join(self.files)}")
+        return entry
+
+    def path(self, name: str) -> Path:
+        return self._folder / self.entry(name).filename
+
+    def has(self, name: str) -> bool:
+        """Present on disk; cheap, so it does not verify (see ``verify``)."""
+        return self.path(name).is_file()
+
+    def url_for(self, name: str, *, base_url: str | None = None) -> str:
+        """The official URL, or ``base_url`` / the mirror followed by the released file name."""
+        entry = self.entry(name)
+        base = base_url or self._mirror
+        return f"{base.rstrip('/')}/{entry.filename}" if base else entry.url
+
+    def missing(self, names: Iterable[str]) -> list[ReleasedFile]:
+        return [self.entry(n) for n in names if not self.has(n)]
+
+    def require(self, names: Iterable[str]) -> dict[str, Path]:
+        """The paths of ``names``, or a ``MissingWeightsError`` that explains how to get them."""
+        names = list(names)
+        missing = self.missing(names)
+        if missing:
+            urls = {f.name: self.url_for(f.name) for f in missing}
+            raise MissingWeightsError(self._folder, missing, urls)
+        return {n: self.path(n) for n in names}
+
+    def verify(self, name: str) -> None:
+        """Check a file on disk (downloaded or dropped in by hand) without loading any weights."""
+        path = self.require([name])[name]
+        _check_file(self.entry(name), path, shown=path)
+
+    def set_aside(self, name: str) -> Path:
+        """Move a damaged file to ``<file>.invalid`` so a new download can take its place."""
+        path = self.path(name)
+        aside = path.with_name(path.name + ".invalid")
+        try:
+            os.replace(path, aside)
+        except OSError as exc:
+            raise StoreError(f"cannot move {path} aside: {exc.strerror or exc}") from exc
+        return aside
+
+    def download(
+        self,
+        name: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        attempts: int = 3,
+        lock_timeout: float | None = 0.0,
+    ) -> Path:
+        """Fetch ``name`` into the folder through ``<file>.part``, verify it, then rename it.
+
+        A ``.part`` left by an interrupted run is resumed. ``timeout`` is per
+        network operation; ``attempts`` bounds automatic resumes after the
+        connection drops mid-body. While another download of the same file
+        runs, wait up to ``lock_timeout`` seconds (None: no limit), then use
+        its result.
+        """
+        entry = self.entry(name)
+        target = self.path(name)
+        url = self.url_for(name, base_url=base_url)
+        try:
+            self._folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the weights folder {self._folder}: {exc.strerror or exc}"
+            ) from exc
+        with hold_lock(target, timeout=lock_timeout, cancel=cancel) as waited:
+            if waited and target.is_file():
+                self.verify(name)  # the other download finished it
+                return target
+            part = target.with_name(target.name + ".part")
+            Transfer(
+                url=url, part=part, progress=progress, cancel=cancel, timeout=timeout, attempts=attempts
+            ).run()
+            try:
+                _check_file(entry, part, shown=target)
+            except VerificationError as exc:
+                part.unlink(missing_ok=True)
+                raise VerificationError(target, exc.problem, url=url) from exc
+            try:
+                os.replace(part, target)
+            except OSError as exc:
+                raise StoreError(f"cannot move {part} to {target}: {exc.strerror or exc}") from exc
+        return target
+
+
+def _check_file(entry: ReleasedFile, path: Path, *, shown: Path) -> None:
+    """Dispatch on what the file should be; errors name ``shown`` (the final name)."""
+    if entry.options is not None:
+        _check_checkpoint(entry.options, path, shown=shown)
+    elif entry.filename.endswith(".json"):
+        _check_json_table(path, shown=shown)
+    elif entry.filename.endswith(".bpe"):
+        _check_merges(path, shown=shown)
+    else:
+        _head(path, shown=shown)
+
+
+def _check_checkpoint(options: Mapping[str, Any], path: Path, *, shown: Path) -> None:
+    """Compare keys and shapes with a model built on the meta device: no weights are allocated."""
+    import torch
+
+    from .checkpoints import CheckpointError, check_state_dict, read_state_dict
+    from .model import build_model
+
+    try:
+        state_dict = read_state_dict(path)
+        with torch.device("meta"):
+            model = build_model(options)
+        check_state_dict(shown, state_dict, model)
+    except CheckpointError as exc:
+        raise VerificationError(shown, exc.problem) from exc
+
+
+def _check_json_table(path: Path, *, shown: Path) -> None:
+    _head(path, shown=shown)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VerificationError(shown, f"not valid JSON ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(data, dict) or not data:
+        raise VerificationError(shown, "does not hold a token table (expected a JSON object)")
+
+
+def _check_merges(path: Path, *, shown: Path) -> None:
+    if not _head(path, shown=shown).startswith(b"#version"):
+        raise VerificationError(shown, "not a BPE merges file (it does not start with '#version')")
+
+
+def _head(path: Path, *, shown: Path) -> bytes:
+    """The first bytes; rejects unreadable, empty and web-page files."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+    except OSError as exc:
+        raise VerificationError(shown, f"cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise VerificationError(shown, "the file is empty")
+    if head.lstrip()[:1] == b"<":
+        raise VerificationError(shown, "it is a web page (an error page saved instead of the file?)")
+    return head
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
