@@ -118,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         source = load_image(args.image)
         mask = load_mask(args.mask, size=source.size)
-        engine = load_engine(weights_dir=args.weights_dir, device=args.device, demo=True if args.demo else None)
+        engine = load_engine(
+            weights_dir=args.weights_dir, device=args.device, demo=True if args.demo else None
+        )
         if engine.is_demo:
             print(f"Using the {engine.description}. {GET_WEIGHTS_HINT}", file=sys.stderr)
         request = _build_request(args, engine, source.rgb, mask)
@@ -129,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail("cancelled", 130)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     model = engine.description
-    for candidate, path in zip(finished.candidates, _output_paths(args.output, request.candidates), strict=True):
+    for candidate, path in zip(
+        finished.candidates, _output_paths(args.output, request.candidates), strict=True
+    ):
         info = {**request.describe(), "seed": str(candidate.seed), "candidates": "1", "model": model}
         info["size"] = f"{candidate.image.shape[1]}x{candidate.image.shape[0]}"
         try:

@@ -29,7 +29,9 @@ def weights(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     _write_byte_level_bpe(folder)
     save_checkpoint(folder / "base_inpaint.pt", random_model(TINY_BASE, seed=1), options=TINY_BASE)
-    save_checkpoint(folder / "upsample_inpaint.pt", random_model(TINY_UPSAMPLE, seed=2), options=TINY_UPSAMPLE)
+    save_checkpoint(
+        folder / "upsample_inpaint.pt", random_model(TINY_UPSAMPLE, seed=2), options=TINY_UPSAMPLE
+    )
     return folder
 
 
@@ -46,8 +48,21 @@ def photo(tmp_path):
 
 def _args(folder, tmp, *extra):
     return [
-        "inpaint", str(tmp / "photo.png"), "--mask", str(tmp / "mask.png"), "--prompt", "a red barn",
-        "--weights-dir", str(folder), "--device", "cpu", "--steps", "3", "--upsample-steps", "2", *extra,
+        "inpaint",
+        str(tmp / "photo.png"),
+        "--mask",
+        str(tmp / "mask.png"),
+        "--prompt",
+        "a red barn",
+        "--weights-dir",
+        str(folder),
+        "--device",
+        "cpu",
+        "--steps",
+        "3",
+        "--upsample-steps",
+        "2",
+        *extra,
     ]
 
 
@@ -71,8 +86,8 @@ def test_two_candidates_with_parameters_in_the_png(weights, photo, capsys, monke
     assert "out-0.png" in out.out and "base" in out.err and "upsample" in out.err
 
 
-def test_a_candidate_is_reproduced_from_its_recorded_seed(weights, photo, monkeypatch):
-    rgb, mask, tmp = photo
+def test_a_candidate_is_reproduced_from_its_recorded_seed(weights, photo):
+    *_, tmp = photo
     assert main(_args(weights, tmp, "-o", str(tmp / "a.png"), "--seed", "7", "--no-upsample")) == 0
     assert main(_args(weights, tmp, "-o", str(tmp / "b.png"), "--seed", "7", "--no-upsample")) == 0
     a, b = load_image(tmp / "a.png"), load_image(tmp / "b.png")

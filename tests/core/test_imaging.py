@@ -16,7 +16,7 @@ def test_modes_become_rgb(tmp_path):
         "l.png": Image.fromarray(rgb[..., 0]),
         "p.png": Image.fromarray(rgb).convert("P"),
         "rgba.png": Image.fromarray(np.dstack([rgb, np.full((13, 17), 200, np.uint8)])),
-        "i16.png": Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)),
+        "i16.png": Image.fromarray(rgb[..., 0].astype(np.uint16) * 257),
     }
     for name, image in cases.items():
         image.save(tmp_path / name)

@@ -41,7 +41,11 @@ def test_event_stream_counts_and_order(inpainter):
     assert events[0].seeds == (11, 12)
     previews = [e for e in events if isinstance(e, Preview)]
     assert [(p.stage, p.step, p.total) for p in previews] == [
-        ("base", 1, 3), ("base", 2, 3), ("base", 3, 3), ("upsample", 1, 2), ("upsample", 2, 2)
+        ("base", 1, 3),
+        ("base", 2, 3),
+        ("base", 3, 3),
+        ("upsample", 1, 2),
+        ("upsample", 2, 2),
     ]
     assert all(len(p.images) == 2 for p in previews)
     assert previews[0].images[0].shape == (64, 64, 4) and previews[-1].images[0].shape == (256, 256, 4)
