@@ -18,6 +18,7 @@ import torch
 
 from .checkpoints import load_model_and_options
 from .devices import choose_device, compute_dtype, describe_device
+from .optimize import optimize_for_inference
 from .pipeline import Inpainter, StageModel
 from .released import ReleasedFile, released_options
 from .store import ModelStore, StoreError
@@ -72,6 +73,7 @@ def _stage(
     model, options = load_model_and_options(
         path, options, device=device, dtype=compute_dtype(device), variant=variant
     )
+    optimize_for_inference(model)
     return StageModel(
         model=model,
         tokenizer=tokenizer,

@@ -39,22 +39,22 @@ PRESETS: MappingProxyType = MappingProxyType(
             Preset(
                 name="quality",
                 label="Quality",
-                base=StageSettings(sampler="dpm++2m", steps="50"),
-                upsample=StageSettings(sampler="dpm++2m", steps="20"),
+                base=StageSettings(sampler="dpm++2m", steps="quad50"),
+                upsample=StageSettings(sampler="dpm++2m", steps="quad20"),
                 description="DPM-Solver++(2M), 50 + 20 steps.",
             ),
             Preset(
                 name="balanced",
                 label="Balanced",
-                base=StageSettings(sampler="dpm++2m", steps="25"),
-                upsample=StageSettings(sampler="dpm++2m", steps="12"),
+                base=StageSettings(sampler="dpm++2m", steps="quad25"),
+                upsample=StageSettings(sampler="dpm++2m", steps="quad12"),
                 description="DPM-Solver++(2M), 25 + 12 steps.",
             ),
             Preset(
                 name="fast",
                 label="Fast",
-                base=StageSettings(sampler="dpm++2m", steps="15"),
-                upsample=StageSettings(sampler="dpm++2m", steps="8"),
+                base=StageSettings(sampler="dpm++2m", steps="quad15"),
+                upsample=StageSettings(sampler="dpm++2m", steps="quad8"),
                 description="DPM-Solver++(2M), 15 + 8 steps.",
             ),
         )

@@ -64,20 +64,20 @@ def space_timesteps(num_steps: int, spec: str | int) -> list[int]:
 
     ``spec`` is a count (``"100"``), comma-separated counts per equal section
     (``"50,20,10"``), ``"ddimN"`` (a constant stride giving exactly N steps),
+    ``"quadN"`` (N steps crowded towards low noise, for few-step solvers),
     ``"fast27"`` (the released upsampler's schedule) or empty for all steps.
     """
     spec = str(spec).strip()
     if not spec:
         return list(range(num_steps))
     if spec.startswith("ddim"):
-        try:
-            wanted = int(spec[4:])
-        except ValueError as exc:
-            raise ScheduleError(f"bad respacing {spec!r}: expected ddim followed by a count") from exc
+        wanted = _count(spec, "ddim")
         for stride in range(1, num_steps):
             if len(range(0, num_steps, stride)) == wanted:
                 return list(range(0, num_steps, stride))
         raise ScheduleError(f"no constant stride gives exactly {wanted} of {num_steps} steps")
+    if spec.startswith("quad"):
+        return _quadratic(num_steps, _count(spec, "quad"))
     if spec == "fast27":
         steps = _evenly_within_sections(num_steps, [10, 10, 3, 2, 2])
         # Start slightly below the very noisiest step, which the upsampler handles poorly.
@@ -93,6 +93,38 @@ def space_timesteps(num_steps: int, spec: str | int) -> list[int]:
     if sum(counts) <= 0:
         raise ScheduleError(f"respacing {spec!r} keeps no steps")
     return sorted(_evenly_within_sections(num_steps, counts))
+
+
+def _count(spec: str, prefix: str) -> int:
+    try:
+        count = int(spec[len(prefix) :])
+    except ValueError:
+        raise ScheduleError(f"bad respacing {spec!r}: expected {prefix} followed by a count") from None
+    if count <= 0:
+        raise ScheduleError(f"respacing {spec!r} keeps no steps")
+    return count
+
+
+def _quadratic(num_steps: int, count: int) -> list[int]:
+    """``count`` steps crowded towards the low-noise end (t ∝ k²).
+
+    Few-step solvers spend their error budget where the image takes shape;
+    on both released schedules this cuts DPM-Solver++'s error several-fold
+    against even spacing (see tests/core/test_samplers.py).
+    """
+    if count > num_steps:
+        raise ScheduleError(f"cannot take {count} of {num_steps} steps")
+    if count == 1:
+        return [num_steps - 1]
+    steps: list[int] = []
+    for k in range(count):
+        t = round((num_steps - 1) * (k / (count - 1)) ** 2)
+        steps.append(max(t, steps[-1] + 1) if steps else t)
+    # Crowding at the start can push the tail past the end; pull it back in order.
+    for k in range(count - 1, -1, -1):
+        ceiling = num_steps - 1 if k == count - 1 else steps[k + 1] - 1
+        steps[k] = min(steps[k], ceiling)
+    return steps
 
 
 def respace_betas(betas: np.ndarray, keep: list[int]) -> np.ndarray:

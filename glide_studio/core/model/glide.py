@@ -220,7 +220,7 @@ class GlideModel(nn.Module):
         h = self.middle_block(h, emb, kv)
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb, kv)
-        return self.out(h).float()
+        return self.out(h).float().contiguous()
 
     def forward(
         self,

@@ -128,16 +128,18 @@ class AttentionBlock(nn.Module):
 
     def forward(self, x: Tensor, text_kv: TextKV | None) -> Tensor:
         batch, channels, height, width = x.shape
-        length = height * width
-        qkv = self.qkv(self.norm(x).view(batch, channels, length))
-        # Per head: q, k and v side by side, each (head_ch, length).
-        q, k, v = qkv.view(batch, self.heads, 3, -1, length).transpose(-1, -2).unbind(2)
+        # Work on (batch, pixels, channels): free for channels-last activations, and
+        # the 1×1 convolutions become plain matrix products.
+        h = self.norm(x).permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+        qkv = F.linear(h, self.qkv.weight[..., 0], self.qkv.bias)
+        # Per head: q, k and v side by side, each head_ch wide.
+        q, k, v = qkv.view(batch, -1, self.heads, 3, channels // self.heads).permute(3, 0, 2, 1, 4).unbind(0)
         if text_kv is not None:
             k = torch.cat([text_kv[0], k], dim=2)
             v = torch.cat([text_kv[1], v], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v)
-        out = out.transpose(-1, -2).reshape(batch, channels, length)
-        return x + self.proj_out(out).view(batch, channels, height, width)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, -1, channels)
+        out = F.linear(out, self.proj_out.weight[..., 0], self.proj_out.bias)
+        return x + out.view(batch, height, width, channels).permute(0, 3, 1, 2)
 
 
 class EmbedSequential(nn.Sequential):

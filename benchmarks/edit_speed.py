@@ -1,0 +1,118 @@
+"""End-to-end time and peak memory of one edit, for each preset, with full-size models.
+
+The models have the released shapes and random weights; they are written once to
+a weights folder under their released names and loaded the way the app loads them
+(memory-mapped), so load time and resident memory are realistic too.
+
+    python benchmarks/edit_speed.py [--presets balanced,fast] [--device cpu] [--weights-dir /tmp/glide-random]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import emit, machine, peak_rss_mb, random_released_model
+
+from glide_studio.core.checkpoints import save_checkpoint
+from glide_studio.core.devices import choose_device
+from glide_studio.core.engine import load_engine
+from glide_studio.core.events import Finished, Preview
+from glide_studio.core.presets import PRESETS
+from glide_studio.core.released import RELEASED
+from glide_studio.core.request import EditRequest
+
+BPE_DIR = Path(__file__).resolve().parents[2] / "shared" / "glide_reference" / "tokenizer"
+
+
+def ensure_random_weights(folder: Path) -> None:
+    """Write random full-size checkpoints under the released names, once."""
+    import gzip
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("base-inpaint", "upsample-inpaint"):
+        path = folder / RELEASED[name].filename
+        if not path.exists():
+            model = random_released_model(name, device=torch.device("cpu"), dtype=torch.float32)
+            save_checkpoint(path, model)
+            del model
+    for name in ("encoder.json", "vocab.bpe"):
+        if not (folder / name).exists():
+            with gzip.open(BPE_DIR / f"{name}.gz", "rb") as src, open(folder / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+
+def photo() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+    mask = np.zeros((768, 1024), bool)
+    mask[300:500, 400:650] = True
+    return image, mask
+
+
+def run_preset(engine, name: str, device: torch.device) -> dict:
+    preset = PRESETS[name]
+    image, mask = photo()
+    request = EditRequest(
+        image=image,
+        mask=mask,
+        prompt="a red barn in a field",
+        base=preset.base,
+        upsample=preset.upsample,
+        seed=1,
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    stage_times: dict[str, float] = {}
+    start = time.perf_counter()
+    last = start
+    for event in engine.inpainter.run(request):
+        if isinstance(event, Preview):
+            now = time.perf_counter()
+            stage_times[event.stage] = stage_times.get(event.stage, 0.0) + now - last
+            last = now
+        elif isinstance(event, Finished):
+            total = time.perf_counter() - start
+    result = {
+        "preset": name,
+        "base": f"{preset.base.sampler} {preset.base.steps}",
+        "upsample": f"{preset.upsample.sampler} {preset.upsample.steps}",
+        "seconds": total,
+        "stage_seconds": stage_times,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if device.type == "cuda":
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--presets", default="balanced")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--weights-dir", type=Path, default=Path("/tmp/glide-random-weights"))
+    args = parser.parse_args()
+    device = choose_device(args.device)
+    ensure_random_weights(args.weights_dir)
+    start = time.perf_counter()
+    engine = load_engine(weights_dir=args.weights_dir, device=device, demo=False)
+    load_seconds = time.perf_counter() - start
+    rss_after_load = peak_rss_mb()
+    runs = [run_preset(engine, name, device) for name in args.presets.split(",")]
+    emit(
+        {
+            "machine": machine(),
+            "engine": engine.description,
+            "load_seconds": load_seconds,
+            "rss_after_load_mb": rss_after_load,
+            "runs": runs,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
