@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # No command, or only a file to open: start the window.
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+    # No command (perhaps a file to open, or window options): start the window.
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["gui", *argv]
     args = build_parser().parse_args(argv)
     module = importlib.import_module(f"glide_studio.commands.{args.command}")

@@ -1,0 +1,263 @@
+"""The picture being edited: its pixels, the painted mask and the edits applied so far.
+
+Qt-free so that it can be tested (and scripted) without a display. The window's
+undo commands call the methods here; each method that changes something
+either takes or returns the compact patch that undoes it.
+
+Image states: every distinct content of the image gets a number. Applying an
+edit moves to a new number and undoing it returns to the old one, so "has
+the picture changed since X" is one integer comparison (used for unsaved
+changes and for candidates generated from an older picture).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .history import AppliedEdit, ImagePatch, MaskPatch, changed_box, make_thumbnail
+from .imaging import LoadedImage, load_image
+from .metadata import save_image
+from .region import Box, mask_bounds, region_of_interest
+from .request import EditRequest
+
+__all__ = ["EDITS_KEY", "Document"]
+
+EDITS_KEY = "glide_studio:edits"
+"""PNG text chunk holding every applied edit's parameters as a JSON list, oldest first."""
+
+
+class Document:
+    """An RGB image (plus its alpha channel if the file had one), a bool mask and the edit list."""
+
+    def __init__(
+        self,
+        rgb: np.ndarray,
+        *,
+        alpha: np.ndarray | None = None,
+        path: str | Path | None = None,
+        text: Mapping[str, str] | None = None,
+    ) -> None:
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
+            raise ValueError(f"a document needs a non-empty RGB uint8 image, got {rgb.dtype} {rgb.shape}")
+        if alpha is not None and alpha.shape != rgb.shape[:2]:
+            raise ValueError("the alpha channel does not match the image size")
+        self._rgb = np.array(rgb, copy=True)
+        self._alpha = None if alpha is None else np.array(alpha, dtype=np.uint8, copy=True)
+        self._mask = np.zeros(rgb.shape[:2], dtype=bool)
+        self._mask_box: Box | None = None
+        self._mask_box_valid = True
+        self.path = Path(path) if path is not None else None
+        self.text = dict(text or {})
+        self._edits: list[AppliedEdit] = []
+        self._state = 0
+        self._next_state = 1
+        self.saved_state = 0
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedImage, path: str | Path | None = None) -> Document:
+        return cls(loaded.rgb, alpha=loaded.alpha, path=path, text=loaded.text)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Document:
+        """Read a file; raises ``ImageError`` with a message for the user."""
+        return cls.from_loaded(load_image(path), path)
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The current pixels; read-only view (change them through edits)."""
+        view = self._rgb.view()
+        view.setflags(write=False)
+        return view
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        return self._alpha
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The mask, read-only view (True = regenerate); change it through ``paint`` and patches."""
+        view = self._mask.view()
+        view.setflags(write=False)
+        return view
+
+    @property
+    def width(self) -> int:
+        return int(self._rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self._rgb.shape[0])
+
+    @property
+    def bounds(self) -> Box:
+        return Box(0, 0, self.width, self.height)
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path is not None else "Untitled"
+
+    @property
+    def edits(self) -> tuple[AppliedEdit, ...]:
+        return tuple(self._edits)
+
+    @property
+    def image_state(self) -> int:
+        return self._state
+
+    @property
+    def modified(self) -> bool:
+        return self._state != self.saved_state
+
+    # -- mask ---------------------------------------------------------------------------
+
+    def mask_box(self) -> Box | None:
+        """Bounds of the painted mask (cached; recomputed after a change)."""
+        if not self._mask_box_valid:
+            self._mask_box = mask_bounds(self._mask)
+            self._mask_box_valid = True
+        return self._mask_box
+
+    def region_of_interest(self) -> Box | None:
+        """The square the model will see for the current mask, or None when nothing is painted."""
+        box = self.mask_box()
+        return None if box is None else region_of_interest(box, self.width, self.height)
+
+    def _mask_changed(self) -> None:
+        self._mask_box_valid = False
+
+    def paint(self, box: Box, where: np.ndarray, value: bool) -> None:
+        """Set the mask to ``value`` where ``where`` (the pixels of ``box``) is True."""
+        box = box.clipped(self.width, self.height)
+        if box.width <= 0 or box.height <= 0:
+            return
+        self._mask[box.slices][where[: box.height, : box.width]] = value
+        self._mask_changed()
+
+    def mask_snapshot(self) -> np.ndarray:
+        """A copy of the whole mask, taken before a stroke so its undo patch can be cut out after."""
+        return self._mask.copy()
+
+    def capture_mask_change(self, snapshot: np.ndarray, box: Box) -> MaskPatch | None:
+        """The patch from ``snapshot`` to the current mask within ``box`` (None if nothing changed)."""
+        box = box.clipped(self.width, self.height)
+        if box.width <= 0 or box.height <= 0:
+            return None
+        return MaskPatch.capture(snapshot[box.slices], self._mask[box.slices], box)
+
+    def apply_mask_patch(self, patch: MaskPatch, *, forward: bool = True) -> None:
+        """Redo (``forward``) or undo a mask patch."""
+        self._mask[patch.box.slices] = patch.after if forward else patch.before
+        self._mask_changed()
+
+    def fill_patch(self, value: bool) -> MaskPatch | None:
+        """The patch that selects all (True) or clears (False) the mask, not yet applied; None if no-op."""
+        box = self.bounds if value else self.mask_box()
+        if box is None:
+            return None
+        before = self._mask[box.slices]
+        return MaskPatch.capture(before, np.full(before.shape, value), box)
+
+    def invert_mask(self) -> None:
+        """Its own inverse, so its undo step needs no data."""
+        np.logical_not(self._mask, out=self._mask)
+        self._mask_changed()
+
+    # -- image --------------------------------------------------------------------------
+
+    def request(self, prompt: str, **settings: object) -> EditRequest:
+        """An ``EditRequest`` for the current image and mask (raises ``RequestError``)."""
+        return EditRequest(image=self._rgb, mask=self._mask, prompt=prompt, **settings)  # type: ignore[arg-type]
+
+    def make_edit(self, result: np.ndarray, box: Box, parameters: Mapping[str, str]) -> AppliedEdit | None:
+        """Prepare (not apply) an edit that puts ``result``'s pixels inside ``box`` into the image.
+
+        ``result`` is a whole edited picture (a candidate); only the box is
+        kept, shrunk to the pixels that really differ. The edit also clears the
+        mask, so that the next region starts from nothing. None if it would
+        change no pixel.
+        """
+        box = box.clipped(self.width, self.height)
+        before, after = self._rgb[box.slices], np.asarray(result)[box.slices]
+        changed = changed_box(before, after, box) if box.width > 0 and box.height > 0 else None
+        if changed is None:
+            return None
+        image = ImagePatch(
+            changed,
+            self._rgb[changed.slices].copy(),
+            np.array(np.asarray(result)[changed.slices], dtype=np.uint8, copy=True),
+            before_state=self._state,
+            after_state=self._next_state,
+        )
+        self._next_state += 1
+        mask_box = self.mask_box()
+        mask = None
+        if mask_box is not None:
+            mask = MaskPatch.capture(
+                self._mask[mask_box.slices], np.zeros_like(self._mask[mask_box.slices]), mask_box
+            )
+        return AppliedEdit(dict(parameters), image, mask, make_thumbnail(image.after))
+
+    def apply_edit(self, edit: AppliedEdit) -> None:
+        self._rgb[edit.image.box.slices] = edit.image.after
+        if edit.mask is not None:
+            self.apply_mask_patch(edit.mask, forward=True)
+        self._edits.append(edit)
+        self._state = edit.image.after_state
+
+    def revert_edit(self, edit: AppliedEdit) -> None:
+        """Undo ``edit``, which must be the last one applied."""
+        if not self._edits or self._edits[-1] is not edit:
+            raise ValueError("only the last applied edit can be reverted")
+        self._edits.pop()
+        self._rgb[edit.image.box.slices] = edit.image.before
+        if edit.mask is not None:
+            self.apply_mask_patch(edit.mask, forward=False)
+        self._state = edit.image.before_state
+
+    # -- files --------------------------------------------------------------------------
+
+    def text_chunks(self) -> dict[str, str]:
+        """What a saved PNG records: the latest edit's parameters and the list of all edits.
+
+        Edits recorded in the file this document was opened from come first, so
+        that a picture edited over several sessions keeps its whole story.
+        ``metadata.save_image`` adds the ``parameters`` summary and ``Software``.
+        """
+        earlier: list[dict[str, str]] = []
+        try:
+            loaded = json.loads(self.text.get(EDITS_KEY, "[]"))
+            earlier = [dict(e) for e in loaded if isinstance(e, dict)]
+        except (ValueError, TypeError):
+            pass
+        edits = earlier + [e.parameters for e in self._edits]
+        chunks = {k: v for k, v in self.text.items() if k not in (EDITS_KEY, "parameters", "Software")}
+        if edits:
+            chunks.update(edits[-1])
+            chunks[EDITS_KEY] = json.dumps(edits)
+        return chunks
+
+    def save(self, path: str | Path, *, quality: int = 92, remember: bool = True) -> Path:
+        """Write PNG (with text chunks), JPEG or WebP, chosen by the file extension.
+
+        ``remember``: this is the document's file from now on and the current
+        state counts as saved (Save / Save As); False for an export copy.
+        Raises ``ValueError`` for an unknown extension and ``OSError`` when the
+        file cannot be written; an existing file is replaced only once the new
+        one is complete.
+        """
+        path = Path(path)
+        png = path.suffix.lower() == ".png"
+        save_image(
+            path, self._rgb, alpha=self._alpha, info=self.text_chunks() if png else None, quality=quality
+        )
+        if remember:
+            self.path = path
+            self.saved_state = self._state
+        return path

@@ -1,0 +1,123 @@
+"""Undo data for a document: compact patches of the mask and image, and applied-edit records.
+
+An undo step must not hold whole copies of a 12-megapixel photo or mask, so
+every change is stored as the smallest box that contains it, with the pixels
+before and after (masks bit-packed, eight pixels per byte).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .region import Box, mask_bounds
+
+__all__ = ["AppliedEdit", "ImagePatch", "MaskPatch", "changed_box", "make_thumbnail"]
+
+
+def changed_box(before: np.ndarray, after: np.ndarray, within: Box) -> Box | None:
+    """The box (in image coordinates) where ``before`` and ``after`` differ, or None.
+
+    ``before`` and ``after`` are the pixels of ``within``; for RGB arrays a pixel
+    differs when any channel does.
+    """
+    diff = before != after
+    if diff.ndim == 3:
+        diff = diff.any(axis=2)
+    inner = mask_bounds(diff)
+    if inner is None:
+        return None
+    return Box(
+        within.left + inner.left, within.top + inner.top, within.left + inner.right, within.top + inner.bottom
+    )
+
+
+def _sub(array: np.ndarray, outer: Box, inner: Box) -> np.ndarray:
+    """The part of ``array`` (the pixels of ``outer``) that covers ``inner``."""
+    return array[
+        inner.top - outer.top : inner.bottom - outer.top, inner.left - outer.left : inner.right - outer.left
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class MaskPatch:
+    """One mask change: the box it touched and its bits before and after."""
+
+    box: Box
+    _before: np.ndarray = field(repr=False)
+    _after: np.ndarray = field(repr=False)
+
+    @classmethod
+    def capture(cls, before: np.ndarray, after: np.ndarray, within: Box) -> MaskPatch | None:
+        """A patch for the pixels of ``within`` (bool arrays), shrunk to what changed; None if nothing did."""
+        box = changed_box(before, after, within)
+        if box is None:
+            return None
+        b, a = _sub(before, within, box), _sub(after, within, box)
+        return cls(box, np.packbits(b, axis=None), np.packbits(a, axis=None))
+
+    def _unpack(self, packed: np.ndarray) -> np.ndarray:
+        count = self.box.width * self.box.height
+        return np.unpackbits(packed, count=count).astype(bool).reshape(self.box.height, self.box.width)
+
+    @property
+    def before(self) -> np.ndarray:
+        return self._unpack(self._before)
+
+    @property
+    def after(self) -> np.ndarray:
+        return self._unpack(self._after)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._before.nbytes + self._after.nbytes)
+
+
+@dataclass(frozen=True, eq=False)
+class ImagePatch:
+    """One image change: the box, its RGB pixels before and after, and the image states it links."""
+
+    box: Box
+    before: np.ndarray = field(repr=False)
+    after: np.ndarray = field(repr=False)
+    before_state: int = 0
+    after_state: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.before.nbytes + self.after.nbytes)
+
+
+@dataclass(frozen=True, eq=False)
+class AppliedEdit:
+    """A candidate committed to the picture, with what is needed to show, record and undo it."""
+
+    parameters: dict[str, str]
+    """``EditRequest.describe()`` for this candidate alone (its own seed, one candidate)."""
+    image: ImagePatch
+    mask: MaskPatch | None
+    """The mask that was cleared when the edit was applied (restored on undo)."""
+    thumbnail: np.ndarray = field(repr=False)
+    """RGB uint8, at most 96 px on the longer side: the edited region after the edit."""
+
+    @property
+    def prompt(self) -> str:
+        return self.parameters.get("prompt", "")
+
+    @property
+    def seed(self) -> int:
+        return int(self.parameters.get("seed", "0"))
+
+    @property
+    def box(self) -> Box:
+        return self.image.box
+
+
+def make_thumbnail(rgb: np.ndarray, size: int = 96) -> np.ndarray:
+    """A small copy (area-averaged) whose longer side is at most ``size``; never enlarged."""
+    from PIL import Image
+
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    image.thumbnail((size, size), Image.Resampling.BOX)
+    return np.asarray(image).copy()

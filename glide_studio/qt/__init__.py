@@ -1,0 +1,9 @@
+"""The desktop studio (PySide6). The only package that imports Qt.
+
+Layout: ``app`` (QApplication, theme), ``main_window`` (wiring), ``canvas`` and
+``overlays`` (the picture, mask, previews), ``mask_tools`` (brush, eraser,
+rectangle, lasso), ``worker`` (the model thread), ``generation`` (runs as the
+user sees them), ``panels`` (prompt, candidates, history), ``file_actions``,
+``undo_commands``, ``document_model``, ``settings``, ``dialogs``, ``status``,
+``actions``, ``icons``, ``convert``.
+"""

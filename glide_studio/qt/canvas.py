@@ -1,0 +1,378 @@
+"""The canvas: the picture at any zoom, with the mask tools, previews and the region square.
+
+Zoom: Ctrl+wheel (under the pointer), +/−, fit. Pan: Space+drag, middle
+button, or the wheel. Left button paints with the current tool; right
+button does the opposite (brush erases, shapes subtract); Shift+click with
+the brush draws a straight line from the last dab.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QNativeGestureEvent,
+    QPainter,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
+
+from ..core.region import Box
+from .document_model import DocumentModel
+from .mask_tools import Tool, ToolSession
+from .overlays import BrushCursor, ImageLayer, MaskOverlay, OutlineItem, PreviewItem, RegionItem
+
+__all__ = ["MAX_BRUSH", "CanvasView"]
+
+MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
+MAX_BRUSH = 1000
+_BACKGROUND = QColor(27, 28, 31)
+
+
+class CanvasView(QGraphicsView):
+    """Shows one document; turns mouse input into mask changes (reported as undo patches)."""
+
+    maskEdited = Signal(object, str)
+    """A finished stroke or shape: (MaskPatch, undo text). Already applied to the document."""
+    zoomChanged = Signal(float)
+    brushSizeChanged = Signal(int)
+    openRequested = Signal()
+    """The empty canvas was double-clicked."""
+
+    def __init__(self, model: DocumentModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._model = model
+        self.setScene(QGraphicsScene(self))
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setBackgroundBrush(_BACKGROUND)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAcceptDrops(False)
+        self.viewport().setAcceptDrops(False)
+        self._image: ImageLayer | None = None
+        self._mask: MaskOverlay | None = None
+        self._preview: PreviewItem | None = None
+        self._region = RegionItem()
+        self._cursor = BrushCursor()
+        self._outline = OutlineItem()
+        self._tools = ToolSession(model, self._outline.set_path)
+        self._model_side = 256
+        self._fit_mode = True
+        self._space = False
+        self._pan_from: QPointF | None = None
+        self._region_timer = QTimer(self, singleShot=True, interval=0)
+        self._region_timer.timeout.connect(self.refresh_region)
+        model.documentReplaced.connect(self._rebuild)
+        model.imageChanged.connect(self._on_image_changed)
+        model.maskChanged.connect(self._on_mask_changed)
+        self._rebuild()
+
+    # -- document -------------------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """A new document: new layers, fitted to the window."""
+        self._finish_stroke()
+        scene = self.scene()
+        for item in (self._region, self._cursor, self._outline):
+            if item.scene() is scene:
+                scene.removeItem(item)
+        scene.clear()
+        self._image = self._mask = self._preview = None
+        doc = self._model.document
+        if doc is None:
+            scene.setSceneRect(QRectF(0, 0, 1, 1))
+            self._update_cursor()
+            self.viewport().update()
+            return
+        self._image = ImageLayer(doc.rgb)
+        self._mask = MaskOverlay(doc.mask)
+        self._preview = PreviewItem(QRectF(0, 0, doc.width, doc.height))
+        self._preview.clear()
+        for z, item in enumerate(
+            (self._image, self._mask, self._preview, self._region, self._outline, self._cursor)
+        ):
+            item.setZValue(z)
+            scene.addItem(item)
+        scene.setSceneRect(QRectF(0, 0, doc.width, doc.height))
+        self.refresh_region()
+        self.fit_to_window()
+        self._update_cursor()
+
+    def _on_image_changed(self, box: Box) -> None:
+        doc = self._model.document
+        if self._image is not None and doc is not None:
+            self._image.write(box, doc.rgb)
+
+    def _on_mask_changed(self, box: Box) -> None:
+        doc = self._model.document
+        if self._mask is None or doc is None:
+            return
+        self._mask.write(box, doc.mask)
+        if self._tools.adding:
+            # Painting only grows the mask: extend the square without rescanning the mask.
+            self._show_region(self._tools.grown)
+        elif not self._tools.active:
+            self._region_timer.start()
+
+    def refresh_region(self) -> None:
+        doc = self._model.document
+        self._show_region(doc.mask_box() if doc is not None else None)
+
+    def _show_region(self, mask_box: Box | None) -> None:
+        from ..core.region import region_of_interest
+
+        doc = self._model.document
+        if doc is None or mask_box is None:
+            self._region.set_box(None)
+            return
+        self._region.set_box(region_of_interest(mask_box, doc.width, doc.height), self._model_side)
+
+    def set_model_side(self, side: int) -> None:
+        """The last stage's resolution, shown in the region square's label."""
+        self._model_side = side
+        self.refresh_region()
+
+    @property
+    def region_rect(self) -> QRectF | None:
+        return self._region.rect if self._region.isVisible() else None
+
+    # -- previews ----------------------------------------------------------------------------
+
+    def show_preview(self, image: QImage, box: Box) -> None:
+        """Draw ``image`` scaled onto ``box`` over the picture (live steps or a candidate)."""
+        if self._preview is not None:
+            self._preview.show_image(image, box)
+
+    def clear_preview(self) -> None:
+        if self._preview is not None:
+            self._preview.clear()
+
+    @property
+    def preview_showing(self) -> bool:
+        return self._preview is not None and self._preview.showing
+
+    def set_comparing(self, comparing: bool) -> None:
+        """While held, hide the preview to compare with the original."""
+        if self._preview is not None:
+            self._preview.setOpacity(0.0 if comparing else 1.0)
+
+    # -- tools ---------------------------------------------------------------------------------
+
+    @property
+    def tool(self) -> Tool:
+        return self._tools.tool
+
+    def set_tool(self, tool: Tool) -> None:
+        self._finish_stroke()
+        self._tools.tool = tool
+        self._update_cursor()
+
+    @property
+    def brush_size(self) -> int:
+        return self._tools.brush_size
+
+    def set_brush_size(self, size: int) -> None:
+        size = max(1, min(MAX_BRUSH, int(size)))
+        if size != self._tools.brush_size:
+            self._tools.brush_size = size
+            self._cursor.set_radius(size / 2, self.zoom)
+            self.brushSizeChanged.emit(size)
+
+    def grow_brush(self, steps: int) -> None:
+        """``]`` / ``[``: about 15 % per step, at least one pixel."""
+        size = self._tools.brush_size
+        for _ in range(abs(steps)):
+            size = max(size + 1, round(size * 1.15)) if steps > 0 else min(size - 1, round(size / 1.15))
+        self.set_brush_size(size)
+
+    # -- zoom and pan ----------------------------------------------------------------------------
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None, *, fit: bool = False) -> None:
+        """Zoom keeping the scene point under ``anchor`` (viewport coordinates) in place."""
+        zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        if anchor is None:
+            anchor = QPointF(self.viewport().rect().center())
+        before = self._to_scene(anchor)
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        after = self.mapFromScene(before)
+        self.horizontalScrollBar().setValue(
+            self.horizontalScrollBar().value() + round(after.x() - anchor.x())
+        )
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(after.y() - anchor.y()))
+        self._fit_mode = fit
+        self._cursor.set_radius(self.brush_size / 2, zoom)
+        self.zoomChanged.emit(zoom)
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.set_zoom(self.zoom * factor, anchor)
+
+    def fit_to_window(self) -> None:
+        doc = self._model.document
+        if doc is None:
+            return
+        area = self.viewport().rect()
+        zoom = min((area.width() - 24) / doc.width, (area.height() - 24) / doc.height)
+        self.set_zoom(max(zoom, MIN_ZOOM), fit=True)
+        self.centerOn(doc.width / 2, doc.height / 2)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def resizeEvent(self, event: object) -> None:  # type: ignore[override]
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        if self._fit_mode:
+            self.fit_to_window()
+
+    def _to_scene(self, pos: QPointF) -> QPointF:
+        return self.viewportTransform().inverted()[0].map(pos)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            delta = event.angleDelta().y() or event.angleDelta().x()
+            self.zoom_by(1.0015**delta, event.position())
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if (
+            isinstance(event, QNativeGestureEvent)
+            and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture
+        ):
+            self.zoom_by(
+                1.0 + event.value(),
+                self.viewport().mapFromGlobal(event.globalPosition().toPoint()).toPointF(),
+            )
+            return True
+        return super().viewportEvent(event)
+
+    # -- input ------------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self._update_cursor()
+        elif event.key() == Qt.Key.Key_Backslash and not event.isAutoRepeat():
+            self.set_comparing(True)
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            self._update_cursor()
+        elif event.key() == Qt.Key.Key_Backslash and not event.isAutoRepeat():
+            self.set_comparing(False)
+        else:
+            super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event: object) -> None:  # type: ignore[override]
+        self._space = False
+        self.set_comparing(False)
+        self._update_cursor()
+        super().focusOutEvent(event)  # type: ignore[arg-type]
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._model.document is None:
+            self.openRequested.emit()
+        else:
+            self.mousePressEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (self._space and button == Qt.MouseButton.LeftButton):
+            self._pan_from = event.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            primary = button == Qt.MouseButton.LeftButton
+            self._tools.begin(self._to_scene(event.position()), primary=primary, line_from_last=shift)
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = self._to_scene(event.position())
+        self._cursor.setPos(pos)
+        self._cursor.setVisible(self._uses_brush_cursor())
+        if self._pan_from is not None:
+            delta = event.position() - self._pan_from
+            self._pan_from = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+        elif self._tools.active:
+            self._tools.move(pos, self.zoom)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
+            self._pan_from = None
+            self._update_cursor()
+        elif self._tools.active:
+            self._tools.move(self._to_scene(event.position()), self.zoom)
+            self._finish_stroke()
+        event.accept()
+
+    def leaveEvent(self, event: object) -> None:  # type: ignore[override]
+        self._cursor.setVisible(False)
+        super().leaveEvent(event)  # type: ignore[arg-type]
+
+    def _finish_stroke(self) -> None:
+        """End a stroke in progress; its changes become one undo step."""
+        if not self._tools.active:
+            return
+        result = self._tools.end()
+        self.refresh_region()
+        if result is not None:
+            self.maskEdited.emit(*result)
+
+    def _uses_brush_cursor(self) -> bool:
+        return self._model.document is not None and self.tool in (Tool.BRUSH, Tool.ERASER) and not self._space
+
+    def _update_cursor(self) -> None:
+        if self._model.document is None:
+            shape = Qt.CursorShape.ArrowCursor
+        elif self._space:
+            shape = Qt.CursorShape.OpenHandCursor
+        elif self.tool in (Tool.BRUSH, Tool.ERASER):
+            shape = Qt.CursorShape.BlankCursor
+        else:
+            shape = Qt.CursorShape.CrossCursor
+        self.viewport().setCursor(shape)
+        self._cursor.set_radius(self.brush_size / 2, self.zoom)
+        if not self._uses_brush_cursor():
+            self._cursor.setVisible(False)  # shown again by the next mouse move
+
+    # -- empty state ----------------------------------------------------------------------------
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if self._model.document is not None:
+            return
+        painter.save()
+        painter.resetTransform()
+        area = QRectF(self.viewport().rect())
+        painter.setPen(QColor(150, 152, 160))
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        painter.setFont(font)
+        title = area.adjusted(0, 0, 0, -30)
+        painter.drawText(title, Qt.AlignmentFlag.AlignCenter, "Open a photo to start editing")
+        font.setPointSizeF(font.pointSizeF() / 1.5)
+        painter.setFont(font)
+        painter.setPen(QColor(110, 112, 120))
+        hint = "Ctrl+O to browse · drop a file here · Ctrl+V to paste · double-click to open"
+        painter.drawText(area.adjusted(0, 30, 0, 0), Qt.AlignmentFlag.AlignCenter, hint)
+        painter.restore()

@@ -1,0 +1,396 @@
+"""The main window: canvas in the middle, tools on the left, prompt and history on the right,
+candidates along the bottom. It wires the parts together and owns nothing global: settings,
+the engine factory and the weights store are passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QUndoStack
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolBar,
+    QWidget,
+)
+
+from ..core.history import make_thumbnail
+from .actions import Actions, create_actions
+from .canvas import MAX_BRUSH, CanvasView
+from .convert import to_pixmap
+from .dialogs import DownloadDialog, ask_yes_no, show_error, show_info
+from .document_model import DocumentModel
+from .file_actions import FileActions
+from .generation import GenerationController
+from .mask_tools import Tool
+from .panels.candidates import CandidatesStrip
+from .panels.history_panel import HistoryPanel
+from .panels.prompt_panel import PromptPanel
+from .settings import Settings
+from .status import StatusBar
+from .undo_commands import InvertMaskCommand, MaskPatchCommand
+from .worker import EngineFactory, EngineInfo, InpaintService
+
+__all__ = ["MainWindow"]
+
+SHORTCUTS = """
+<table cellspacing=4>
+<tr><td><b>B / E / R / L</b></td><td>Brush, eraser, rectangle, lasso (right button: the opposite)</td></tr>
+<tr><td><b>[ / ]</b></td><td>Smaller / larger brush</td></tr>
+<tr><td><b>Shift+click</b></td><td>Straight brush line from the last dab</td></tr>
+<tr><td><b>Ctrl+A / Ctrl+Shift+A / Ctrl+I</b></td><td>Mask everything / clear the mask / invert it</td></tr>
+<tr><td><b>Enter</b> (in the prompt), <b>Ctrl+Enter</b></td><td>Generate</td></tr>
+<tr><td><b>Esc</b></td><td>Cancel the run after the current step</td></tr>
+<tr><td><b>1 … 9</b></td><td>Show candidate 1 … 9 in place</td></tr>
+<tr><td><b>Ctrl+Shift+Enter</b> / double-click</td><td>Apply the selected candidate</td></tr>
+<tr><td><b>Ctrl+Backspace</b></td><td>Discard the candidates</td></tr>
+<tr><td><b>\\</b> (hold)</td><td>Compare with the original</td></tr>
+<tr><td><b>Ctrl+Z / Ctrl+Shift+Z</b></td><td>Undo / redo strokes and edits</td></tr>
+<tr><td><b>Ctrl+wheel, + / −</b></td><td>Zoom; <b>0</b> fits, <b>Ctrl+1</b> is 100 %</td></tr>
+<tr><td><b>Space+drag, middle drag</b></td><td>Pan</td></tr>
+<tr><td><b>Ctrl+O / Ctrl+V / Ctrl+S / Ctrl+E</b></td><td>Open / paste / save PNG / export a copy</td></tr>
+</table>
+"""
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine_factory: EngineFactory,
+        store_locator: Callable[[], Any] | None = None,
+        start_engine: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self._store_locator = store_locator
+        self.setWindowTitle("GLIDE Studio")
+        self.setAcceptDrops(True)
+        self.model = DocumentModel(self)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(200)
+        self.canvas = CanvasView(self.model)
+        self.canvas.set_brush_size(settings.brush_size)
+        self.prompt_panel = PromptPanel(settings.generation())
+        self.candidates = CandidatesStrip()
+        self.history = HistoryPanel(self.undo_stack)
+        self.service = InpaintService(engine_factory, parent=self)
+        self.generation = GenerationController(
+            service=self.service,
+            model=self.model,
+            canvas=self.canvas,
+            panel=self.prompt_panel,
+            strip=self.candidates,
+            stack=self.undo_stack,
+            parent=self,
+        )
+        self.files = FileActions(
+            model=self.model,
+            stack=self.undo_stack,
+            settings=settings,
+            parent=self,
+            before_replace=lambda: self.generation.discard() if self.generation.running else None,
+        )
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.actions_ = create_actions(self)
+        self._build_layout(self.actions_)
+        self._ready_timer = QTimer(self, singleShot=True, interval=80)
+        self._ready_timer.timeout.connect(self._update_ready)
+        self._connect()
+        self._restore()
+        self._on_document_replaced()
+        if start_engine:
+            self.service.start()
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def _build_layout(self, a: Actions) -> None:
+        self.setCentralWidget(self.canvas)
+        self.setDockNestingEnabled(True)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions([a.open])
+        file_menu.addMenu(self.files.recent_menu)
+        file_menu.addActions([a.paste])
+        file_menu.addSeparator()
+        file_menu.addActions([a.save, a.save_as, a.export])
+        file_menu.addSeparator()
+        file_menu.addAction(a.quit)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addActions([a.undo, a.redo])
+        edit_menu.addSeparator()
+        edit_menu.addActions([*a.tools.values(), a.brush_smaller, a.brush_larger])
+        edit_menu.addSeparator()
+        edit_menu.addActions([a.select_all, a.clear_mask, a.invert_mask])
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addActions([a.zoom_in, a.zoom_out, a.zoom_fit, a.zoom_actual])
+        gen_menu = self.menuBar().addMenu("&Generate")
+        gen_menu.addActions([a.generate, a.cancel, a.apply, a.discard, a.random_seed])
+        models_menu = self.menuBar().addMenu("&Models")
+        models_menu.addActions([a.download, a.reload_models])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(a.shortcuts_help)
+        self._build_toolbars(a)
+        view_menu.addSeparator()
+        for dock in self._build_docks():
+            view_menu.addAction(dock.toggleViewAction())
+
+    def _build_toolbars(self, a: Actions) -> None:
+        tools = QToolBar("Tools", self)
+        tools.setObjectName("tools")
+        tools.setIconSize(QSize(22, 22))
+        tools.setMovable(False)
+        tools.addActions(list(a.tools.values()))
+        tools.addSeparator()
+        tools.addActions([a.select_all, a.invert_mask, a.clear_mask])
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools)
+        top = QToolBar("Main", self)
+        top.setObjectName("main")
+        top.setIconSize(QSize(20, 20))
+        top.setMovable(False)
+        top.addActions([a.open, a.save])
+        top.addSeparator()
+        top.addActions([a.undo, a.redo])
+        top.addSeparator()
+        top.addWidget(self._brush_controls())
+        top.addSeparator()
+        top.addActions([a.zoom_out, a.zoom_in, a.zoom_fit, a.zoom_actual])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, top)
+
+    def _brush_controls(self) -> QWidget:
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(8, 0, 8, 0)
+        row.addWidget(QLabel("Brush"))
+        self.brush_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=1000)
+        self.brush_slider.setFixedWidth(150)
+        self.brush_slider.setToolTip("Brush size ([ and ])")
+        self.brush_spin = QSpinBox(minimum=1, maximum=MAX_BRUSH, suffix=" px")
+        self.brush_spin.setFixedWidth(84)
+        self.brush_spin.setToolTip("Brush diameter in image pixels ([ and ])")
+        self.brush_slider.valueChanged.connect(
+            lambda v: self.canvas.set_brush_size(round(MAX_BRUSH ** (v / 1000)))
+        )
+        self.brush_spin.valueChanged.connect(self.canvas.set_brush_size)
+        row.addWidget(self.brush_slider)
+        row.addWidget(self.brush_spin)
+        box.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        self._show_brush_size(self.canvas.brush_size)
+        return box
+
+    def _build_docks(self) -> list[QDockWidget]:
+        docks = []
+        for title, name, widget, area in (
+            ("Generate", "generate", self.prompt_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("History", "history", self.history, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Candidates", "candidates", self.candidates, Qt.DockWidgetArea.BottomDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(name)
+            dock.setWidget(widget)
+            dock.setFeatures(
+                QDockWidget.DockWidgetFeature.DockWidgetMovable
+                | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            )
+            self.addDockWidget(area, dock)
+            docks.append(dock)
+        docks[0].setMinimumWidth(300)
+        self.resizeDocks([docks[0], docks[1]], [480, 360], Qt.Orientation.Vertical)
+        self.resizeDocks([docks[0]], [330], Qt.Orientation.Horizontal)
+        return docks
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        m = self.model
+        m.documentReplaced.connect(self._on_document_replaced)
+        m.maskChanged.connect(lambda _box: self._ready_timer.start())
+        for signal in (m.editsChanged, m.savedChanged, self.undo_stack.indexChanged):
+            signal.connect(self._update_title)
+        self.canvas.maskEdited.connect(
+            lambda patch, text: self.undo_stack.push(MaskPatchCommand(self.model, patch, text))
+        )
+        self.canvas.brushSizeChanged.connect(self._show_brush_size)
+        self.canvas.zoomChanged.connect(self.status.set_zoom)
+        self.canvas.openRequested.connect(self.files.open_dialog)
+        self.prompt_panel.upsample.toggled.connect(lambda _on: self._update_model_side())
+        self._update_model_side()
+        for source in (self.generation.message, self.files.message):
+            source.connect(lambda text: self.status.showMessage(text, 8000))
+        self.generation.runningChanged.connect(lambda _r: self._update_ready())
+        self.service.engineReady.connect(self._on_engine_ready)
+        self.service.engineFailed.connect(self._on_engine_failed)
+        self.status.downloadRequested.connect(self.show_download_dialog)
+        self.actions_.tools[self.canvas.tool].setChecked(True)
+
+    def _on_document_replaced(self) -> None:
+        doc = self.model.document
+        for action in self.actions_.document_actions:
+            action.setEnabled(doc is not None)
+        self.status.set_picture(doc.width if doc else None, doc.height if doc else None)
+        thumbnail = QIcon(to_pixmap(make_thumbnail(doc.rgb, 48))) if doc is not None else None
+        self.history.set_original_thumbnail(thumbnail)
+        self.status.set_zoom(self.canvas.zoom)
+        self._update_title()
+        self._update_ready()
+
+    def _update_title(self, *_: object) -> None:
+        doc = self.model.document
+        self.setWindowTitle(f"{doc.title}[*] — GLIDE Studio" if doc else "GLIDE Studio")
+        self.setWindowModified(bool(doc and doc.modified))
+
+    def _update_ready(self) -> None:
+        doc = self.model.document
+        running = self.generation.running
+        reason = ""
+        if doc is None:
+            reason = "Open a photo to start (Ctrl+O, drop a file, or paste)."
+        elif doc.mask_box() is None:
+            reason = "Paint over the part to change (brush B, rectangle R, lasso L)."
+        self.prompt_panel.set_ready(not reason and not running, reason)
+        self.actions_.generate.setEnabled(not reason and not running)
+        self.actions_.cancel.setEnabled(running)
+
+    def _show_brush_size(self, size: int) -> None:
+        for widget in (self.brush_slider, self.brush_spin):
+            widget.blockSignals(True)
+        self.brush_slider.setValue(round(1000 * math.log(max(size, 1)) / math.log(MAX_BRUSH)))
+        self.brush_spin.setValue(size)
+        for widget in (self.brush_slider, self.brush_spin):
+            widget.blockSignals(False)
+
+    # -- engine ------------------------------------------------------------------------------
+
+    def _update_model_side(self) -> None:
+        """The resolution the region is finally generated at, for the region square's label."""
+        info = self.service.engine
+        base, up = (info.base_resolution, info.upsample_resolution) if info else (64, 256)
+        upsample = self.prompt_panel.upsample
+        self.canvas.set_model_side(up if up and upsample.isChecked() and upsample.isEnabled() else base)
+
+    def _on_engine_ready(self, info: EngineInfo) -> None:
+        self.status.set_engine(info)
+        upsample = self.prompt_panel.upsample
+        upsample.setEnabled(info.upsample_resolution is not None)
+        upsample.setToolTip(
+            "Run the second GLIDE stage: sharper detail, several times slower"
+            if upsample.isEnabled()
+            else "The loaded model has no upsampler: results are generated at the base resolution"
+        )
+        if info.is_demo and info.sampling:
+            self.prompt_panel.apply_recommended(info.sampling)
+        self._update_model_side()
+        if info.is_demo:
+            self.status.showMessage(
+                "Running the built-in demo model, not GLIDE: download the weights for real edits.", 15000
+            )
+
+    def _on_engine_failed(self, message: str) -> None:
+        """Say why, and offer the download (the usual cure: missing or damaged weights)."""
+        self.status.set_engine_failed(message)
+        text = f"{message}\n\nDownload the GLIDE weights now? (Models → Download GLIDE Weights… later)"
+        if ask_yes_no(self, "The model could not be loaded", text):
+            self.show_download_dialog()
+
+    def show_download_dialog(self) -> None:
+        from ..commands.download import DEFAULT_NAMES
+
+        try:
+            store = self._store_locator() if self._store_locator else self._default_store()
+        except Exception as exc:  # a bad weights folder or environment variable
+            show_error(self, "Download GLIDE weights", str(exc))
+            return
+        info = self.service.engine
+        names = [n for n in DEFAULT_NAMES if not store.has(n)]
+        if not names:
+            show_info(self, "Download GLIDE weights", f"All GLIDE files are already in {store.folder}.")
+            return
+        dialog = DownloadDialog(store, names, demo=bool(info and info.is_demo), parent=self)
+        if dialog.exec():
+            self.reload_models()
+
+    @staticmethod
+    def _default_store() -> Any:
+        from ..core.store import ModelStore
+
+        return ModelStore.locate()
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def set_tool(self, tool: Tool) -> None:
+        self.canvas.set_tool(tool)
+        self.actions_.tools[tool].setChecked(True)
+
+    def _fill(self, value: bool, text: str) -> None:
+        doc = self.model.document
+        patch = doc.fill_patch(value) if doc is not None else None
+        if patch is not None:
+            self.undo_stack.push(MaskPatchCommand(self.model, patch, text, applied=False))
+
+    def select_all(self) -> None:
+        self._fill(True, "Select all")
+
+    def clear_mask(self) -> None:
+        self._fill(False, "Clear mask")
+
+    def invert_mask(self) -> None:
+        if self.model.document is not None:
+            self.undo_stack.push(InvertMaskCommand(self.model))
+
+    def reload_models(self) -> None:
+        """Load the engine again (after weights were added by hand, for instance)."""
+        if self.generation.running:
+            self.status.showMessage("Wait for the run to finish (or cancel it) before reloading.", 6000)
+            return
+        self.status.set_loading()
+        self.service.reload()
+
+    def show_shortcuts(self) -> None:
+        show_info(self, "Keyboard shortcuts", SHORTCUTS)
+
+    # -- window events -----------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        event.acceptProposedAction()
+        self.files.open_mime(event.mimeData(), "drop")
+
+    def _restore(self) -> None:
+        geometry, state = self.settings.geometry(), self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 900)
+        if state is not None:
+            self.restoreState(state)
+
+    def save_settings(self) -> None:
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.brush_size = self.canvas.brush_size
+        self.settings.set_generation(self.prompt_panel.values())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Ask about unsaved edits, then stop any run and wait for the model thread."""
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self.save_settings()
+        self.hide()  # the current denoising step may take a moment to finish
+        self.generation.shutdown()
+        event.accept()

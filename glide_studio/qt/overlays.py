@@ -1,0 +1,277 @@
+"""Scene items of the canvas: the picture, the mask overlay, previews, the region square, cursors.
+
+The picture and the mask overlay paint only the part of themselves that Qt
+asks for (``exposedRect``), straight from buffers that share memory with
+numpy arrays, so a brush dab or an applied edit repaints a few hundred
+pixels, not the photo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from ..core.region import Box
+from .convert import BgraBuffer, box_to_rect
+
+__all__ = ["BrushCursor", "ImageLayer", "MaskOverlay", "OutlineItem", "PreviewItem", "RegionItem"]
+
+MASK_COLOR = (255, 56, 112, 118)
+"""Translucent pink-red, readable over skies, skin and foliage alike."""
+
+
+def _exposed(option: QStyleOptionGraphicsItem, bounds: QRect) -> QRect:
+    return option.exposedRect.toAlignedRect().intersected(bounds)  # type: ignore[attr-defined]
+
+
+def _smooth(painter: QPainter) -> bool:
+    """Smooth when zoomed out or near 100 %; crisp pixels when zoomed far in (for checking seams)."""
+    return painter.worldTransform().m11() < 3.0
+
+
+class _BufferItem(QGraphicsItem):
+    def __init__(self, width: int, height: int, *, premultiplied: bool) -> None:
+        super().__init__()
+        self.buffer = BgraBuffer(width, height, premultiplied=premultiplied)
+        self._rect = QRect(0, 0, width, height)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self._rect)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        source = _exposed(option, self._rect)
+        if source.isEmpty():
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, _smooth(painter))
+        painter.drawImage(QRectF(source), self.buffer.image, QRectF(source))
+
+    def refresh(self, box: Box) -> None:
+        self.update(QRectF(box_to_rect(box)))
+
+
+class ImageLayer(_BufferItem):
+    """The picture being edited."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        super().__init__(rgb.shape[1], rgb.shape[0], premultiplied=False)
+        self.buffer.write_rgb(Box(0, 0, rgb.shape[1], rgb.shape[0]), rgb)
+
+    def write(self, box: Box, rgb: np.ndarray) -> None:
+        """Copy the image's pixels of ``box`` in and repaint just that rect."""
+        self.buffer.write_rgb(box, rgb[box.slices])
+        self.refresh(box)
+
+
+class MaskOverlay(_BufferItem):
+    """The painted mask, tinted over the picture."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        super().__init__(mask.shape[1], mask.shape[0], premultiplied=True)
+        self.write(Box(0, 0, mask.shape[1], mask.shape[0]), mask)
+
+    def write(self, box: Box, mask: np.ndarray) -> None:
+        self.buffer.write_solid(box, mask[box.slices], MASK_COLOR)
+        self.refresh(box)
+
+
+class PreviewItem(QGraphicsItem):
+    """A picture drawn scaled onto a box, clipped to the image: live previews and candidates."""
+
+    def __init__(self, image_rect: QRectF) -> None:
+        super().__init__()
+        self._clip = image_rect
+        self._image: QImage | None = None
+        self._target = QRectF()
+
+    def boundingRect(self) -> QRectF:
+        return self._target.intersected(self._clip)
+
+    def show_image(self, image: QImage, box: Box) -> None:
+        target = QRectF(box_to_rect(box))
+        if target != self._target:
+            self.prepareGeometryChange()
+            self._target = target
+        self._image = image
+        self.setVisible(True)
+        self.update()
+
+    def clear(self) -> None:
+        self._image = None
+        self.setVisible(False)
+
+    @property
+    def showing(self) -> bool:
+        return self._image is not None and self.isVisible()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self._image is None:
+            return
+        painter.setClipRect(self._clip)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(self._target, self._image)
+
+
+def _two_tone(painter: QPainter, draw: object, *, dashed: bool = False) -> None:
+    """Draw a shape twice (dark under light) so it reads on any picture."""
+    for color, width, style in (
+        (QColor(0, 0, 0, 170), 3.0, Qt.PenStyle.SolidLine),
+        (QColor(255, 255, 255, 230), 1.0, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine),
+    ):
+        pen = QPen(color, width, style)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        draw(painter)  # type: ignore[operator]
+
+
+class _Label(QGraphicsItem):
+    """A small dark tag drawn at screen size whatever the zoom (child of the region square)."""
+
+    def __init__(self, parent: QGraphicsItem) -> None:
+        super().__init__(parent)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self._text = ""
+        self._font = QFont()
+        self._font.setPointSizeF(8.5)
+
+    def set_text(self, text: str) -> None:
+        self.prepareGeometryChange()
+        self._text = text
+
+    def boundingRect(self) -> QRectF:
+        metrics = QFontMetricsF(self._font)
+        height = metrics.height() + 4
+        return QRectF(0, -height - 4, metrics.horizontalAdvance(self._text) + 12, height)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        rect = self.boundingRect()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 160))
+        painter.drawRoundedRect(rect, 3, 3)
+        painter.setFont(self._font)
+        painter.setPen(QColor(240, 240, 240))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self._text)
+
+
+class _Edge(QGraphicsItem):
+    """One side of the region square. Four thin items instead of one big one, so that
+    moving the square repaints four lines, not everything inside it."""
+
+    def __init__(self, parent: QGraphicsItem) -> None:
+        super().__init__(parent)
+        self._line = QLineF()
+
+    def set_line(self, line: QLineF) -> None:
+        self.prepareGeometryChange()
+        self._line = line
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self._line.p1(), self._line.p2()).normalized().adjusted(-1, -1, 1, 1)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        _two_tone(painter, lambda p: p.drawLine(self._line), dashed=True)
+
+
+class RegionItem(QGraphicsItem):
+    """The dashed square the model will see, with its size, so the user knows the context."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
+        self._rect = QRectF()
+        self._edges = [_Edge(self) for _ in range(4)]
+        self._label = _Label(self)
+        self.setVisible(False)
+
+    def set_box(self, box: Box | None, model_side: int | None = None) -> None:
+        if box is None:
+            self.setVisible(False)
+            return
+        rect = QRectF(box_to_rect(box))
+        scale = f" → {model_side} px" if model_side else ""
+        self._label.set_text(f"model sees {box.width}×{box.height}{scale}")
+        self.setVisible(True)
+        if rect == self._rect:
+            return
+        self._rect = rect
+        corners = [rect.topLeft(), rect.topRight(), rect.bottomRight(), rect.bottomLeft()]
+        for k, edge in enumerate(self._edges):
+            edge.set_line(QLineF(corners[k], corners[(k + 1) % 4]))
+        self._label.setPos(rect.topLeft())
+
+    @property
+    def rect(self) -> QRectF:
+        return self._rect
+
+    def boundingRect(self) -> QRectF:
+        return QRectF()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        pass
+
+
+class BrushCursor(QGraphicsItem):
+    """A circle the size of the brush (in image pixels) following the pointer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._radius = 10.0
+        self._scale = 1.0
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setVisible(False)
+
+    def set_radius(self, radius: float, scale: float) -> None:
+        """``scale`` is the view's zoom, so the crosshair and margins stay a few screen pixels."""
+        self.prepareGeometryChange()
+        self._radius = max(radius, 0.5)
+        self._scale = max(scale, 1e-3)
+
+    def boundingRect(self) -> QRectF:
+        r = max(self._radius, 6 / self._scale) + 4 / self._scale
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        r = self._radius
+        _two_tone(painter, lambda p: p.drawEllipse(QPointF(0, 0), r, r))
+        if r * self._scale < 6:  # too small to see: add a crosshair
+            arm = 6 / self._scale
+            lines = [QLineF(-arm, 0, arm, 0), QLineF(0, -arm, 0, arm)]
+            _two_tone(painter, lambda p: p.drawLines(lines))
+
+
+class OutlineItem(QGraphicsItem):
+    """The rectangle or lasso being drawn, before it fills the mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._path = QPainterPath()
+        self.setVisible(False)
+
+    def set_path(self, path: QPainterPath) -> None:
+        self.prepareGeometryChange()
+        self._path = path
+        self.setVisible(not path.isEmpty())
+
+    def boundingRect(self) -> QRectF:
+        return self._path.boundingRect().adjusted(-4, -4, 4, 4)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        painter.fillPath(self._path, QBrush(QColor(MASK_COLOR[0], MASK_COLOR[1], MASK_COLOR[2], 60)))
+        _two_tone(painter, lambda p: p.drawPath(self._path), dashed=True)

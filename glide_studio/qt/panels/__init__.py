@@ -1,0 +1,1 @@
+"""Docked panels of the main window: prompt and settings, candidates strip, history."""

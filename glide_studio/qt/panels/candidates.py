@@ -1,0 +1,136 @@
+"""The candidates strip along the bottom: live thumbnails during a run, then pick, Apply or Discard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..icons import icon
+
+__all__ = ["THUMB", "CandidatesStrip"]
+
+THUMB = 104
+
+
+class CandidatesStrip(QWidget):
+    """One tile per candidate. Selecting a tile shows that candidate in place on the canvas."""
+
+    selected = Signal(int)
+    applyRequested = Signal(int)
+    discardRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 8)
+        layout.setSpacing(10)
+        self.list = QListWidget()
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setFlow(QListView.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setGridSize(QSize(THUMB + 40, THUMB + 30))
+        self.list.setFixedHeight(THUMB + 44)
+        self.list.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.currentRowChanged.connect(self._row_changed)
+        self.list.itemDoubleClicked.connect(lambda item: self.applyRequested.emit(self.list.row(item)))
+        layout.addWidget(self.list, 1)
+        layout.addLayout(self._build_buttons())
+        self._final = False
+        self.clear()
+
+    def _build_buttons(self) -> QVBoxLayout:
+        column = QVBoxLayout()
+        column.setSpacing(6)
+        self.hint = QLabel()
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+        self.hint.setFixedWidth(190)
+        self.apply_button = QPushButton(icon("apply"), "  Apply")
+        self.apply_button.setObjectName("primary")
+        self.apply_button.setToolTip(
+            "Make the selected candidate part of the picture (Ctrl+Shift+Enter, or double-click it)"
+        )
+        self.apply_button.clicked.connect(lambda: self.applyRequested.emit(self.current))
+        self.discard_button = QPushButton(icon("discard"), "  Discard")
+        self.discard_button.setToolTip("Drop all candidates and keep the picture as it is (Ctrl+Backspace)")
+        self.discard_button.clicked.connect(self.discardRequested)
+        column.addWidget(self.hint)
+        column.addStretch(1)
+        column.addWidget(self.apply_button)
+        column.addWidget(self.discard_button)
+        return column
+
+    # -- content ----------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return self.list.count()
+
+    @property
+    def current(self) -> int:
+        return self.list.currentRow()
+
+    @property
+    def final(self) -> bool:
+        """All candidates have arrived (they can be applied)."""
+        return self._final
+
+    def clear(self) -> None:
+        self.list.clear()
+        self._final = False
+        self.hint.setText("Paint a region, describe it, and Generate. Candidates appear here.")
+        self._update_buttons()
+
+    def begin(self, seeds: Sequence[int]) -> None:
+        """A run started: one placeholder tile per seed."""
+        self.list.blockSignals(True)
+        self.list.clear()
+        for k, seed in enumerate(seeds):
+            item = QListWidgetItem(f"#{k + 1}  ·  {seed}")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+            item.setToolTip(f"Candidate {k + 1} (seed {seed}); press {k + 1} to view it" if k < 9 else "")
+            self.list.addItem(item)
+        self.list.setCurrentRow(0)
+        self.list.blockSignals(False)
+        self._final = False
+        self.hint.setText("Generating… the tiles sharpen as the model denoises.")
+        self._update_buttons()
+
+    def set_thumbnail(self, index: int, pixmap: QPixmap) -> None:
+        item = self.list.item(index)
+        if item is not None:
+            item.setIcon(QIcon(pixmap))
+
+    def finish(self) -> None:
+        self._final = self.count > 0
+        self.hint.setText("Click a candidate to see it in place; Apply keeps it." if self._final else "")
+        self._update_buttons()
+
+    def select(self, index: int) -> None:
+        if 0 <= index < self.count:
+            self.list.setCurrentRow(index)
+
+    def _row_changed(self, row: int) -> None:
+        self._update_buttons()
+        if row >= 0:
+            self.selected.emit(row)
+
+    def _update_buttons(self) -> None:
+        self.apply_button.setEnabled(self._final and self.current >= 0)
+        self.discard_button.setEnabled(self.count > 0)

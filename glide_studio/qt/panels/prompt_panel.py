@@ -1,0 +1,372 @@
+"""The right-hand panel: prompt, Generate/Cancel, progress, and the generation settings.
+
+It only collects settings and reports intent (generate, cancel); the window
+turns that into an ``EditRequest``. Invalid entries (a bad step string) are
+marked in place and keep Generate disabled, with the reason shown under it.
+"""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.presets import DEFAULT_PRESET, PRESETS
+from ...core.request import SAMPLERS, RequestError, StageSettings
+from ..icons import icon
+from ..settings import GenerationDefaults
+
+__all__ = ["CUSTOM", "PromptPanel"]
+
+CUSTOM = "custom"
+"""The preset name when the Advanced fields match no preset (core ``PRESETS`` names the others)."""
+MAX_SEED = 2**31 - 1
+
+
+class _EnterFilter(QObject):
+    """Enter in the prompt generates; Shift+Enter still starts a new line."""
+
+    def __init__(self, panel: PromptPanel) -> None:
+        super().__init__(panel)
+        self._panel = panel
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self._panel.generateRequested.emit()
+                return True
+        return False
+
+
+class PromptPanel(QWidget):
+    generateRequested = Signal()
+    cancelRequested = Signal()
+    settingsChanged = Signal()
+
+    def __init__(self, defaults: GenerationDefaults, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ready, self._reason = False, "Open a photo to start."
+        self._running = False
+        self._progress_text = ""
+        self._build()
+        self.set_values(defaults)
+        self._update_state()
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 12)
+        layout.setSpacing(8)
+        layout.addWidget(_caption("Prompt"))
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("Describe what should appear in the painted region…")
+        self.prompt.setFixedHeight(78)
+        self.prompt.setTabChangesFocus(True)
+        self.prompt.installEventFilter(_EnterFilter(self))
+        layout.addWidget(self.prompt)
+        layout.addWidget(self._build_buttons())
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("hint")
+        self.status_label.setWordWrap(True)
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Two lines reserved: progress and "why Generate is disabled" share it, so nothing jumps.
+        self.status_label.setFixedHeight(self.status_label.fontMetrics().lineSpacing() * 2 + 4)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addSpacing(4)
+        layout.addWidget(_caption("Settings"))
+        layout.addLayout(self._build_form())
+        layout.addWidget(self._build_advanced())
+        layout.addStretch(1)
+
+    def _build_buttons(self) -> QWidget:
+        self.generate_button = QPushButton(icon("generate"), "  Generate")
+        self.generate_button.setObjectName("primary")
+        self.generate_button.setToolTip(
+            "Generate candidates for the painted region (Enter in the prompt, Ctrl+Enter)"
+        )
+        self.generate_button.clicked.connect(self.generateRequested)
+        self.cancel_button = QPushButton(icon("cancel"), "  Cancel")
+        self.cancel_button.setObjectName("danger")
+        self.cancel_button.setToolTip("Stop after the current step (Esc)")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        for button in (self.generate_button, self.cancel_button):
+            button.setMinimumHeight(36)
+        self._buttons = QStackedWidget()
+        self._buttons.addWidget(self.generate_button)
+        self._buttons.addWidget(self.cancel_button)
+        self._buttons.setFixedHeight(38)
+        return self._buttons
+
+    def _build_form(self) -> QFormLayout:
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.setHorizontalSpacing(10)
+        form.setVerticalSpacing(8)
+        self.guidance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5)
+        self.guidance.setToolTip(
+            "How strongly the result follows the prompt (classifier-free guidance; 3–7 is typical)"
+        )
+        self.guidance_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=200)
+        self.guidance_slider.valueChanged.connect(lambda v: self.guidance.setValue(v / 10))
+        self.guidance.valueChanged.connect(lambda v: self.guidance_slider.setValue(round(v * 10)))
+        form.addRow("Guidance", _row(self.guidance_slider, self.guidance))
+        self.preset = QComboBox()
+        for preset in PRESETS.values():
+            self.preset.addItem(preset.label, preset.name)
+            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset.addItem("Custom", CUSTOM)
+        self.preset.setToolTip(
+            "Sampling steps: fewer is faster, more is cleaner. Custom uses the Advanced fields."
+        )
+        self.preset.currentIndexChanged.connect(lambda _i: self._preset_changed())
+        form.addRow("Quality", self.preset)
+        self.candidates = QSpinBox(minimum=1, maximum=8)
+        self.candidates.setToolTip("How many variations to generate at once (each with its own seed)")
+        form.addRow("Candidates", self.candidates)
+        form.addRow("Seed", self._build_seed())
+        self.upsample = QCheckBox("Upsample to 256 px")
+        self.upsample.setToolTip("Run the second GLIDE stage: sharper detail, several times slower")
+        form.addRow("", self.upsample)
+        for widget in (self.guidance, self.candidates, self.seed):
+            widget.valueChanged.connect(self.settingsChanged)
+        self.upsample.toggled.connect(self.settingsChanged)
+        return form
+
+    def _build_seed(self) -> QWidget:
+        self.seed = QSpinBox(minimum=0, maximum=MAX_SEED)
+        self.seed.setToolTip("The seed of the first candidate; the others use the next seeds")
+        self.dice = QToolButton(icon=icon("dice"))
+        self.dice.setToolTip("Pick a random seed now")
+        self.dice.clicked.connect(self.randomize_seed)
+        self.lock = QToolButton(checkable=True)
+        self.lock.setToolTip("Locked: keep this seed for every run. Unlocked: a new random seed each run")
+        self.lock.toggled.connect(self._lock_toggled)
+        self._lock_toggled(False)
+        return _row(self.seed, self.dice, self.lock, stretch_first=True)
+
+    def _build_advanced(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.advanced_toggle = QToolButton(text="Advanced", checkable=True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.setAutoRaise(True)
+        layout.addWidget(self.advanced_toggle)
+        self._advanced = QWidget()
+        form = QFormLayout(self._advanced)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.sampler = QComboBox()
+        self.sampler.addItems(list(SAMPLERS))
+        self.sampler.setToolTip(
+            "Sampler of both stages (GLIDE's release used ancestral; dpm++2m needs fewer steps)"
+        )
+        self.sampler.activated.connect(self._steps_edited)
+        self.base_steps = QLineEdit()
+        self.upsample_steps = QLineEdit()
+        for edit, what in ((self.base_steps, "base"), (self.upsample_steps, "upsample")):
+            edit.setToolTip(
+                f"Steps of the {what} stage: a count (50), quad25, ddim25, fast27 or sections (30,10)"
+            )
+            edit.textEdited.connect(self._steps_edited)
+        form.addRow("Sampler", self.sampler)
+        form.addRow("Base steps", self.base_steps)
+        form.addRow("Upsample steps", self.upsample_steps)
+        layout.addWidget(self._advanced)
+        self._advanced.setVisible(False)
+
+        def toggle(on: bool) -> None:
+            self._advanced.setVisible(on)
+            self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+        self.advanced_toggle.toggled.connect(toggle)
+        return box
+
+    # -- values -------------------------------------------------------------------------------
+
+    def set_values(self, values: GenerationDefaults) -> None:
+        self.guidance.setValue(values.guidance)
+        self.candidates.setValue(values.candidates)
+        self.seed.setValue(min(max(values.seed, 0), MAX_SEED))
+        self.lock.setChecked(values.seed_locked)
+        self.upsample.setChecked(values.upsample)
+        self.sampler.setCurrentText(values.sampler if values.sampler in SAMPLERS else "ancestral")
+        self.base_steps.setText(values.base_steps)
+        self.upsample_steps.setText(values.upsample_steps)
+        self.select_preset(values.preset if values.preset in (*PRESETS, CUSTOM) else DEFAULT_PRESET)
+
+    def values(self) -> GenerationDefaults:
+        return GenerationDefaults(
+            guidance=self.guidance.value(),
+            preset=self.preset_name,
+            base_steps=self.base_steps.text().strip(),
+            upsample_steps=self.upsample_steps.text().strip(),
+            sampler=self.sampler.currentText(),
+            candidates=self.candidates.value(),
+            upsample=self.upsample.isChecked(),
+            seed=self.seed.value(),
+            seed_locked=self.lock.isChecked(),
+        )
+
+    def set_steps(self, base: str, upsample: str) -> None:
+        """Switch to Custom with these step settings."""
+        self.select_preset(CUSTOM)
+        self.base_steps.setText(base)
+        self.upsample_steps.setText(upsample)
+        self._steps_edited()
+
+    def apply_recommended(self, sampling: dict[str, object]) -> None:
+        """Use a model's recommended sampler, steps and guidance (the demo model brings its own)."""
+        if "sampler" in sampling and str(sampling["sampler"]) in SAMPLERS:
+            self.select_preset(CUSTOM)
+            self.sampler.setCurrentText(str(sampling["sampler"]))
+        if "steps" in sampling:
+            self.select_preset(CUSTOM)
+            self.base_steps.setText(str(sampling["steps"]))
+        if "guidance_scale" in sampling:
+            self.guidance.setValue(float(sampling["guidance_scale"]))  # type: ignore[arg-type]
+        self._steps_edited()
+
+    def request_settings(self) -> dict[str, object]:
+        """Keyword arguments for ``Document.request``; raises ``RequestError`` for bad steps."""
+        v = self.values()
+        return {
+            "guidance_scale": v.guidance,
+            "base": StageSettings(sampler=v.sampler, steps=v.base_steps),
+            "upsample": StageSettings(sampler=v.sampler, steps=v.upsample_steps),
+            "use_upsampler": v.upsample,
+            "candidates": v.candidates,
+            "seed": v.seed,
+        }
+
+    def next_seed(self) -> int:
+        """The seed for a new run: the shown one if locked, else a fresh random one (then shown)."""
+        if not self.lock.isChecked():
+            self.randomize_seed()
+        return self.seed.value()
+
+    def randomize_seed(self) -> None:
+        self.seed.setValue(random.randrange(MAX_SEED))
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def set_ready(self, ready: bool, reason: str = "") -> None:
+        """Whether Generate may run, and if not, the one-line reason shown under it."""
+        self._ready, self._reason = ready, reason
+        self._update_state()
+
+    def set_running(self, running: bool) -> None:
+        self._running = running
+        self._update_state()
+
+    def show_progress(self, fraction: float, text: str) -> None:
+        self.progress.setValue(round(1000 * max(0.0, min(1.0, fraction))))
+        self._progress_text = text.strip()
+        self._update_state()
+
+    def _update_state(self) -> None:
+        steps_error = self._steps_error()
+        ready = self._ready and steps_error is None
+        self._buttons.setCurrentWidget(self.cancel_button if self._running else self.generate_button)
+        self.generate_button.setEnabled(ready)
+        reason = steps_error or ("" if self._ready else self._reason)
+        self.status_label.setText(self._progress_text if self._running or not reason else reason)
+
+    def _steps_error(self) -> str | None:
+        for edit in (self.base_steps, self.upsample_steps):
+            try:
+                StageSettings(steps=edit.text() or "?")
+            except RequestError as exc:
+                _mark(edit, True)
+                return str(exc).capitalize()
+            _mark(edit, False)
+        return None
+
+    @property
+    def preset_name(self) -> str:
+        return str(self.preset.currentData())
+
+    def select_preset(self, name: str) -> None:
+        index = self.preset.findData(name)
+        if index >= 0:
+            self.preset.setCurrentIndex(index)
+            self._preset_changed()
+
+    def _preset_changed(self) -> None:
+        preset = PRESETS.get(self.preset_name)
+        if preset is not None:
+            self.sampler.setCurrentText(preset.base.sampler)
+            self.base_steps.setText(preset.base.steps)
+            self.upsample_steps.setText(preset.upsample.steps)
+        self._update_state()
+        self.settingsChanged.emit()
+
+    def _steps_edited(self, *_: object) -> None:
+        """An Advanced field changed by hand: that is a custom setting unless it matches the preset."""
+        preset = PRESETS.get(self.preset_name)
+        current = (
+            self.sampler.currentText(),
+            self.base_steps.text().strip(),
+            self.upsample_steps.text().strip(),
+        )
+        if preset is not None and current != (preset.base.sampler, preset.base.steps, preset.upsample.steps):
+            self.preset.blockSignals(True)
+            self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
+            self.preset.blockSignals(False)
+        self._update_state()
+        self.settingsChanged.emit()
+
+    def _lock_toggled(self, locked: bool) -> None:
+        self.lock.setIcon(icon("lock" if locked else "unlock"))
+        self.settingsChanged.emit()
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text.upper())
+    label.setObjectName("caption")
+    return label
+
+
+def _row(*widgets: QWidget, stretch_first: bool = False) -> QWidget:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(6)
+    for k, widget in enumerate(widgets):
+        layout.addWidget(
+            widget, 1 if (k == 0 and stretch_first) or (k == 0 and isinstance(widget, QSlider)) else 0
+        )
+    return row
+
+
+def _mark(edit: QLineEdit, invalid: bool) -> None:
+    if edit.property("invalid") != invalid:
+        edit.setProperty("invalid", invalid)
+        edit.style().unpolish(edit)
+        edit.style().polish(edit)

@@ -1,0 +1,184 @@
+"""History, candidates and prompt panels, the download dialog and the command-line entry."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from PySide6.QtCore import Qt
+from qt_helpers import open_photo, paint_box
+
+from glide_studio.core.presets import PRESETS
+from glide_studio.core.region import Box
+from glide_studio.core.store import DownloadCancelled
+from glide_studio.qt.dialogs import DownloadDialog
+from glide_studio.qt.icons import ICONS, app_icon, icon
+from glide_studio.qt.undo_commands import ApplyEditCommand
+from glide_studio.qt.worker import EngineInfo, describe_failure
+
+
+def _edit(window, box: Box, value: int, prompt: str):
+    doc = window.model.document
+    paint_box(window, box)
+    result = doc.rgb.copy()
+    result[box.slices] = value
+    edit = doc.make_edit(result, box, {"prompt": prompt, "seed": "1", "guidance": "5"})
+    window.undo_stack.push(ApplyEditCommand(window.model, edit))
+    return doc.rgb.copy()
+
+
+def test_history_lists_edits_and_clicking_goes_back(qtbot, window):
+    doc = open_photo(window)
+    original = doc.rgb.copy()
+    first = _edit(window, Box(10, 10, 40, 40), 0, "a dark square")
+    _edit(window, Box(60, 60, 90, 90), 255, "a light square")
+    items = window.history.list
+    assert [items.item(i).text().splitlines()[0] for i in range(items.count())] == [
+        "Original", "a dark square", "a light square",
+    ]  # fmt: skip
+    assert "seed 1" in items.item(1).text()
+    rect = items.visualItemRect(items.item(1))
+    qtbot.mouseClick(items.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    np.testing.assert_array_equal(doc.rgb, first)
+    assert window.history.list.item(2).font().italic(), "undone edits stay listed, dimmed"
+    window.history._clicked(window.history.list.item(0))
+    np.testing.assert_array_equal(doc.rgb, original)
+    assert doc.edits == ()
+    window.undo_stack.redo()
+    np.testing.assert_array_equal(doc.rgb, first)
+
+
+def test_prompt_panel_presets_seed_and_enter(qtbot, window):
+    panel = window.prompt_panel
+    panel.preset.setCurrentIndex(panel.preset.findText("Quality"))
+    quality = PRESETS["quality"]
+    assert panel.preset_name == "quality"
+    assert (panel.base_steps.text(), panel.upsample_steps.text()) == (
+        quality.base.steps,
+        quality.upsample.steps,
+    )
+    assert panel.request_settings()["base"] == quality.base
+    panel.base_steps.setText("77")
+    panel.base_steps.textEdited.emit("77")
+    assert panel.preset.currentText() == "Custom" and panel.preset_name == "custom"
+    panel.lock.setChecked(False)
+    seeds = {panel.next_seed() for _ in range(5)}
+    assert len(seeds) > 1, "unlocked: a new seed every run"
+    panel.lock.setChecked(True)
+    panel.seed.setValue(1234)
+    assert panel.next_seed() == 1234 == panel.next_seed()
+    requested = []
+    panel.generateRequested.connect(lambda: requested.append(1))
+    panel.prompt.setFocus()
+    qtbot.keyClicks(panel.prompt, "a cat")
+    qtbot.keyClick(panel.prompt, Qt.Key.Key_Return)
+    assert requested == [1] and panel.prompt.toPlainText() == "a cat"
+
+
+def test_candidate_keys_and_stale_candidates(qtbot, window, dialogs):
+    doc = open_photo(window)
+    paint_box(window, Box(40, 30, 90, 80))
+    window.prompt_panel.set_steps("2", "2")
+    window.prompt_panel.upsample.setChecked(False)
+    window.prompt_panel.candidates.setValue(3)
+    finished = []
+    window.service.finished.connect(finished.append)
+    qtbot.waitUntil(lambda: window.service.engine is not None, timeout=30_000)
+    assert window.generation.generate()
+    qtbot.waitUntil(lambda: bool(finished), timeout=60_000)
+    window.actions_.candidate_keys[2].trigger()
+    assert window.candidates.current == 2 and window.canvas.preview_showing
+    window.canvas.set_comparing(True)
+    assert window.canvas._preview.opacity() == 0.0
+    window.canvas.set_comparing(False)
+    before = _edit(window, Box(0, 0, 5, 5), 0, "something else")
+    assert not window.generation.apply()
+    assert dialogs.shown[-1][1] == "Cannot apply"
+    np.testing.assert_array_equal(doc.rgb, before)
+    window.actions_.discard.trigger()
+    assert window.candidates.count == 0 and not window.canvas.preview_showing
+
+
+class _FakeStore:
+    def __init__(self, folder: Path, *, endless: bool = False) -> None:
+        self.folder = folder
+        self.endless = endless
+        self.downloaded: list[str] = []
+        self.started = threading.Event()
+
+    def entry(self, name):
+        return SimpleNamespace(filename=f"{name}.pt", approx_bytes=1000)
+
+    def has(self, name):
+        return name in self.downloaded
+
+    def path(self, name):
+        return self.folder / f"{name}.pt"
+
+    def download(self, name, *, progress, cancel):
+        done = 0
+        while done < 1000 or self.endless:
+            if cancel():
+                raise DownloadCancelled(self.path(name))
+            done = min(done + 250, 1000)
+            progress(done, 1000)
+            self.started.set()
+            time.sleep(0.02)
+        self.downloaded.append(name)
+
+
+def test_download_dialog_fetches_and_can_be_cancelled(qtbot, tmp_path):
+    store = _FakeStore(tmp_path)
+    dialog = DownloadDialog(store, ["base-inpaint", "encoder"], demo=True)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.start()
+    assert store.downloaded == ["base-inpaint", "encoder"] and dialog.bar.value() == 1000
+    slow = _FakeStore(tmp_path, endless=True)
+    dialog = DownloadDialog(slow, ["base-inpaint"], demo=False)
+    qtbot.addWidget(dialog)
+    dialog.start()
+    assert slow.started.wait(5)
+    with qtbot.waitSignal(dialog.rejected, timeout=10_000):
+        dialog.cancel()
+    assert not dialog.running and not slow.downloaded
+
+
+def test_status_bar_says_when_the_model_is_a_demo(window):
+    info = EngineInfo("built-in demo model", "CPU (1 threads)", True, ("base-inpaint",), 1)
+    window.service.engineReady.emit(info)
+    assert "Demo model" in window.status.model_label.text()
+    assert window.status.download_button.isVisibleTo(window.status)
+    real = EngineInfo("GLIDE (filtered) base-inpaint + upsample-inpaint", "GPU: X", False, (), 1)
+    window.service.engineReady.emit(real)
+    assert window.status.model_label.text().startswith("Model: GLIDE")
+    assert not window.status.download_button.isVisibleTo(window.status)
+
+
+def test_failure_messages():
+    import torch
+
+    assert "out of memory" in describe_failure(torch.OutOfMemoryError("CUDA"))
+    assert describe_failure(ValueError("bad")) == "ValueError: bad"
+    info = EngineInfo.of(SimpleNamespace(description="d", device_label="x", is_demo=False,
+                                         missing=(SimpleNamespace(name="bpe"),)), 2)  # fmt: skip
+    assert info.missing == ("bpe",)
+
+
+def test_icons_render(qapp):
+    for name in ICONS:
+        assert not icon(name).isNull(), name
+    assert not app_icon().isNull()
+
+
+def test_gui_command_parses_without_importing_qt():
+    from glide_studio.commands import gui
+
+    parser = argparse.ArgumentParser()
+    gui.add_arguments(parser)
+    args = parser.parse_args(["photo.png", "--device", "cpu", "--settings", "s.ini"])
+    assert (args.image, args.device, args.settings, args.weights_dir) == ("photo.png", "cpu", "s.ini", None)
