@@ -9,8 +9,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QUndoStack
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -375,9 +375,20 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1440, 900)
+            self._fit_to_screen(1440, 900)
         if state is not None:
             self.restoreState(state)
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """The preferred size, shrunk to the screen's free area and centred on it."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(width, height)
+            return
+        free = screen.availableGeometry()
+        size = QSize(min(width, free.width() * 95 // 100), min(height, free.height() * 92 // 100))
+        self.resize(size)
+        self.move(free.center() - QPoint(size.width() // 2, size.height() // 2))
 
     def save_settings(self) -> None:
         self.settings.save_window(self.saveGeometry(), self.saveState())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .gaussian import Diffusion, X0Transform
+from .gaussian import Diffusion, Prediction, X0Transform
 
 __all__ = [
     "Denoiser",
@@ -76,10 +76,30 @@ def _noise_source(noise: torch.Generator | NoiseSource | None) -> NoiseSource:
     return noise
 
 
-def _timestep_tensors(diffusion: Diffusion, x: Tensor) -> list[Tensor]:
-    """Every step's timestep batch, built once on the sample's device."""
-    rows = x.shape[0]
-    return [torch.full((rows,), t, dtype=torch.long, device=x.device) for t in diffusion.timesteps]
+Update = Callable[[Tensor, int, Prediction], Tensor]
+"""One sampler's rule: (x_t, step index i, the model's prediction) → x at index i − 1."""
+
+
+def _run(
+    denoiser: Denoiser,
+    diffusion: Diffusion,
+    x_T: Tensor,
+    update: Update,
+    *,
+    x0_transform: X0Transform | None,
+    clip: bool,
+) -> Iterator[Step]:
+    """The loop every sampler shares: predict, update, report; from the noisiest index down."""
+    # Every step's timestep batch, built once on the sample's device.
+    timesteps = [
+        torch.full((x_T.shape[0],), t, dtype=torch.long, device=x_T.device) for t in diffusion.timesteps
+    ]
+    total = diffusion.num_steps
+    x = x_T
+    for n, i in enumerate(reversed(range(total))):
+        pred = diffusion.predict(denoiser(x, timesteps[i]), x, i, x0_transform=x0_transform, clip=clip)
+        x = update(x, i, pred)
+        yield Step(index=n, total=total, timestep=diffusion.timesteps[i], x=x, pred_x0=pred.pred_x0)
 
 
 def ancestral(
@@ -93,15 +113,13 @@ def ancestral(
 ) -> Iterator[Step]:
     """Sample from the learned reverse process, one step per respaced timestep."""
     draw = _noise_source(noise)
-    timesteps = _timestep_tensors(diffusion, x_T)
-    total = diffusion.num_steps
-    x = x_T
-    for n, i in enumerate(reversed(range(total))):
-        pred = diffusion.predict(denoiser(x, timesteps[i]), x, i, x0_transform=x0_transform, clip=clip)
-        x = pred.mean
-        if i > 0:
-            x = x + torch.exp(0.5 * pred.log_variance) * draw(x)
-        yield Step(index=n, total=total, timestep=diffusion.timesteps[i], x=x, pred_x0=pred.pred_x0)
+
+    def update(x: Tensor, i: int, pred: Prediction) -> Tensor:
+        if i == 0:
+            return pred.mean
+        return pred.mean + torch.exp(0.5 * pred.log_variance) * draw(x)
+
+    return _run(denoiser, diffusion, x_T, update, x0_transform=x0_transform, clip=clip)
 
 
 def ddim(
@@ -116,11 +134,8 @@ def ddim(
 ) -> Iterator[Step]:
     """DDIM: deterministic for ``eta = 0``; epsilon re-derived from the processed x0."""
     draw = _noise_source(noise)
-    timesteps = _timestep_tensors(diffusion, x_T)
-    total = diffusion.num_steps
-    x = x_T
-    for n, i in enumerate(reversed(range(total))):
-        pred = diffusion.predict(denoiser(x, timesteps[i]), x, i, x0_transform=x0_transform, clip=clip)
+
+    def update(x: Tensor, i: int, pred: Prediction) -> Tensor:
         eps = diffusion.eps_from_x0(x, i, pred.pred_x0)
         abar = diffusion.alphas_cumprod[i]
         abar_prev = diffusion.alphas_cumprod_prev[i]
@@ -128,7 +143,9 @@ def ddim(
         x = pred.pred_x0 * abar_prev**0.5 + (1 - abar_prev - sigma**2) ** 0.5 * eps
         if i > 0 and sigma > 0:
             x = x + sigma * draw(x)
-        yield Step(index=n, total=total, timestep=diffusion.timesteps[i], x=x, pred_x0=pred.pred_x0)
+        return x
+
+    return _run(denoiser, diffusion, x_T, update, x0_transform=x0_transform, clip=clip)
 
 
 def dpm_solver_pp_2m(
@@ -145,28 +162,25 @@ def dpm_solver_pp_2m(
     ``i - 1`` (the last one to noise-free), combining the current and previous
     x0 predictions, both with the known region pasted. The predictions are
     clipped, so the solver tolerates the cosine schedule's nearly pure-noise
-    first step, where epsilon-based updates are most fragile.
+    first step, where epsilon-based updates are most fragile. Use it with a
+    ``quadN`` respacing: even spacing wastes its order on the noisy end.
     """
-    timesteps = _timestep_tensors(diffusion, x_T)
-    total = diffusion.num_steps
-    x = x_T
-    previous: tuple[Tensor, float] | None = None  # (x0 prediction, step size h)
-    for n, i in enumerate(reversed(range(total))):
-        pred = diffusion.predict(denoiser(x, timesteps[i]), x, i, x0_transform=x0_transform, clip=clip)
+    previous: list[tuple[Tensor, float]] = []  # the last (x0 prediction, step size h)
+
+    def update(x: Tensor, i: int, pred: Prediction) -> Tensor:
         abar, abar_next = diffusion.alphas_cumprod[i], diffusion.alphas_cumprod_prev[i]
         if abar_next >= 1.0:  # the final step lands on the data itself
-            x = pred.pred_x0
-        else:
-            sigma, sigma_next = math.sqrt(1 - abar), math.sqrt(1 - abar_next)
-            alpha_next = math.sqrt(abar_next)
-            h = _half_log_snr(abar_next) - _half_log_snr(abar)
-            d = pred.pred_x0
-            if previous is not None:
-                r = previous[1] / h
-                d = (1 + 1 / (2 * r)) * pred.pred_x0 - (1 / (2 * r)) * previous[0]
-            x = (sigma_next / sigma) * x - alpha_next * math.expm1(-h) * d
-            previous = (pred.pred_x0, h)
-        yield Step(index=n, total=total, timestep=diffusion.timesteps[i], x=x, pred_x0=pred.pred_x0)
+            return pred.pred_x0
+        h = _half_log_snr(abar_next) - _half_log_snr(abar)
+        d = pred.pred_x0
+        if previous:
+            r = previous[0][1] / h
+            d = (1 + 1 / (2 * r)) * pred.pred_x0 - (1 / (2 * r)) * previous[0][0]
+        previous[:] = [(pred.pred_x0, h)]
+        ratio = math.sqrt((1 - abar_next) / (1 - abar))
+        return ratio * x - math.sqrt(abar_next) * math.expm1(-h) * d
+
+    return _run(denoiser, diffusion, x_T, update, x0_transform=x0_transform, clip=clip)
 
 
 def _half_log_snr(alpha_bar: float) -> float:
