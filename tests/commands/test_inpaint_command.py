@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from glide_studio.cli import main
@@ -136,3 +137,47 @@ def test_wrong_variant_under_a_released_name(tmp_path, photo, capsys):
     status = main(_args(tmp_path, tmp, "-o", str(tmp / "x.png")))
     assert status == 1
     assert "holds the 'upsample-inpaint' model, but 'base-inpaint' was expected" in capsys.readouterr().err
+
+
+def test_files_without_options_are_read_as_the_released_models(tmp_path, photo, capsys):
+    """A bare state dict under a released name is checked against the released shapes."""
+    _write_byte_level_bpe(tmp_path)
+    torch.save(random_model(TINY_BASE, seed=4).state_dict(), tmp_path / "base_inpaint.pt")
+    _, _, tmp = photo
+    assert main(_args(tmp_path, tmp, "-o", str(tmp / "x.png"))) == 1
+    err = capsys.readouterr().err
+    assert "base_inpaint.pt: does not match the model" in err and "wrong shapes" in err
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "P", "I;16", "exif"])
+def test_any_image_mode_keeps_its_size(weights, tmp_path, mode):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (41, 67, 3), dtype=np.uint8)
+    image = Image.fromarray(rgb)
+    options = {}
+    if mode == "RGBA":
+        image.putalpha(Image.fromarray(rng.integers(0, 256, (41, 67), dtype=np.uint8)))
+    elif mode == "I;16":
+        image = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+    elif mode == "exif":
+        exif = Image.Exif()
+        exif[0x0112] = 8  # displayed rotated: 41 wide, 67 high
+        options["exif"] = exif
+    elif mode != "RGB":
+        image = image.convert(mode)
+    name = "photo.jpg" if mode == "exif" else "photo.png"
+    image.save(tmp_path / name, **options)
+    upright = load_image(tmp_path / name)
+    height, width = upright.rgb.shape[:2]
+    mask = np.zeros((height, width), np.uint8)
+    mask[5:20, 5:30] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    args = _args(weights, tmp_path, "-o", str(tmp_path / "out.png"), "--no-upsample")
+    args[1] = str(tmp_path / name)
+    assert main(args) == 0
+    result = load_image(tmp_path / "out.png")
+    assert result.rgb.shape == upright.rgb.shape
+    if mode == "exif":
+        assert (width, height) == (41, 67)
+    if mode == "RGBA":
+        assert result.alpha is not None and np.array_equal(result.alpha, upright.alpha)

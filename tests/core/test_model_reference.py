@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from glide_studio.core.model import ModelConfig, OptionsError, build_model
+from glide_studio.core.released import released_options
 
 TOL = 1e-4
 
@@ -33,6 +34,7 @@ def test_released_checkpoint_keys_and_shapes(manifest, name):
     assert shapes == entry["state_dict"]
     assert sum(p.numel() for p in model.parameters()) == entry["params"]
     assert model.config.variant == name
+    assert released_options(name) == entry["options"]
 
 
 def test_base_inpaint_forward_matches(reference_dir):
