@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from glide_studio.core.model import ModelConfig, OptionsError, build_model
+from glide_studio.core.optimize import optimize_for_inference
 from glide_studio.core.released import released_options
 
 TOL = 1e-4
@@ -122,3 +123,16 @@ def test_options_errors_are_clear():
         build_model(bad)
     with pytest.raises(OptionsError, match="comma-separated"):
         build_model({**bad, "num_channels": 32, "channel_mult": "one,two"})
+
+
+@pytest.mark.parametrize("name", ["base_inpaint_tiny.pt", "upsample_inpaint_tiny.pt"])
+def test_optimized_layout_only_changes_rounding(reference_dir, name):
+    """Channels-last (the fast CPU/GPU layout) computes the same function."""
+    data, model = _load(reference_dir, name)
+    fw = data["forward"]
+    kwargs = {k: fw[k] for k in ("tokens", "mask", "inpaint_image", "inpaint_mask", "low_res") if k in fw}
+    optimize_for_inference(model, layout="channels_last")
+    with torch.inference_mode():
+        out = model(fw["x"], fw["timesteps"], **kwargs)
+    assert out.is_contiguous()
+    assert (out - fw["output"]).abs().max().item() <= TOL

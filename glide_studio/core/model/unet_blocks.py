@@ -30,6 +30,10 @@ def _pointwise(conv: nn.Conv2d, x: Tensor) -> Tensor:
     return out.permute(0, 3, 1, 2)
 
 
+def _channels_last(x: Tensor) -> bool:
+    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 class Downsample(nn.Module):
     """Halve the resolution: a strided convolution, or average pooling without weights."""
 
@@ -110,7 +114,9 @@ class ResBlock(nn.Module):
         for layer in rest:
             h = layer(h)
         skip = self.skip_connection
-        return (x if isinstance(skip, nn.Identity) else _pointwise(skip, x)) + h
+        if isinstance(skip, nn.Conv2d) and _channels_last(x):
+            return _pointwise(skip, x) + h
+        return skip(x) + h
 
 
 class AttentionBlock(nn.Module):
