@@ -6,23 +6,9 @@ import torch
 from glide_studio.core.checkpoints import CheckpointError, load_model, save_checkpoint
 from glide_studio.core.devices import DeviceError, choose_device, compute_dtype
 from glide_studio.core.model import build_model
+from tiny_models import TINY_32
 
-TINY = {
-    "image_size": 32,
-    "num_channels": 32,
-    "num_res_blocks": 1,
-    "channel_mult": "1,2",
-    "num_head_channels": 16,
-    "attention_resolutions": "16",
-    "text_ctx": 8,
-    "xf_width": 32,
-    "xf_layers": 1,
-    "xf_heads": 2,
-    "n_vocab": 257,
-    "inpaint": True,
-    "noise_schedule": "squaredcos_cap_v2",
-    "use_fp16": False,
-}
+TINY = {**TINY_32, "inpaint": True, "noise_schedule": "squaredcos_cap_v2", "use_fp16": False}
 
 
 @pytest.fixture

@@ -20,20 +20,9 @@ from glide_studio.commands import download as download_command
 from glide_studio.core import store as store_module
 from glide_studio.core.model import build_model
 from glide_studio.core.released import RELEASED
+from tiny_models import TINY_32
 
-TINY = {
-    "image_size": 32,
-    "num_channels": 32,
-    "num_res_blocks": 1,
-    "channel_mult": "1,2",
-    "num_head_channels": 16,
-    "attention_resolutions": "16",
-    "text_ctx": 8,
-    "xf_width": 32,
-    "xf_layers": 1,
-    "xf_heads": 2,
-    "n_vocab": 257,
-}
+TINY = TINY_32
 DEFAULT_FILES = ["base_inpaint.pt", "encoder.json", "upsample_inpaint.pt", "vocab.bpe"]
 
 

@@ -28,20 +28,9 @@ from glide_studio.core.store import (
     VerificationError,
     default_folder,
 )
+from tiny_models import TINY_32
 
-TINY = {
-    "image_size": 32,
-    "num_channels": 32,
-    "num_res_blocks": 1,
-    "channel_mult": "1,2",
-    "num_head_channels": 16,
-    "attention_resolutions": "16",
-    "text_ctx": 8,
-    "xf_width": 32,
-    "xf_layers": 1,
-    "xf_heads": 2,
-    "n_vocab": 257,
-}
+TINY = TINY_32
 ENCODER = json.dumps({"a": 0, "b": 1, "ab": 2, "<|endoftext|>": 3}).encode()
 MERGES = b"#version: 0.2\na b\n"
 

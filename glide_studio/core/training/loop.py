@@ -29,7 +29,15 @@ from .ema import Ema
 from .losses import CoefficientTables, hybrid_loss
 from .masks import MaskMix
 
-__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "StepResult", "TrainConfig", "Trainer", "init_text_positions"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "LOG_NAME",
+    "TEXT_ENCODER_PREFIXES",
+    "StepResult",
+    "TrainConfig",
+    "Trainer",
+    "init_text_positions",
+]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -49,11 +57,10 @@ class TrainConfig:
     text_lr_scale: float = 1.0
     """Learning-rate multiplier for the text encoder (embeddings, transformer, projection).
 
-    0 freezes it at its random initialisation. Trained from scratch at the UNet's
-    rate, a small encoder is soon dragged into supplying a constant offset to the
-    time embedding and stops telling prompts apart; frozen random features keep
-    every prompt distinct, and the UNet learns to read them (measured with
-    ``scripts/demo_probe.py``).
+    0 freezes it. Trained from scratch at the UNet's rate, a small encoder is soon
+    dragged into supplying a constant offset to the time embedding and stops
+    telling prompts apart (measured with ``scripts/demo_probe.py``); the demo
+    model freezes an encoder fitted beforehand by ``text_warmup``.
     """
     ema_decay: float = 0.999
     grad_clip: float = 1.0
@@ -106,7 +113,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-_TEXT_PREFIXES = (
+TEXT_ENCODER_PREFIXES = (
     "token_embedding.",
     "positional_embedding",
     "padding_embedding",
@@ -120,7 +127,7 @@ def _param_groups(model: torch.nn.Module, *, text_lr_scale: float) -> list[dict[
     """The UNet and the text encoder as separate groups, so the latter can learn more gently."""
     text, unet = [], []
     for name, param in model.named_parameters():
-        (text if name.startswith(_TEXT_PREFIXES) else unet).append(param)
+        (text if name.startswith(TEXT_ENCODER_PREFIXES) else unet).append(param)
     return [{"params": unet, "lr_scale": 1.0}, {"params": text, "lr_scale": text_lr_scale}]
 
 

@@ -30,24 +30,17 @@ from ..model import GlideModel
 from ..model.layers import timestep_embedding
 from ..tokenizer import Tokenizer
 from .batches import encode_captions
+from .loop import TEXT_ENCODER_PREFIXES
 from .synthetic import PALETTE, SHAPES, caption_for, random_spec
 
 __all__ = ["TextWarmup", "text_encoder_parameters", "warm_up_text_encoder"]
 
-_TEXT_PREFIXES = (
-    "token_embedding.",
-    "positional_embedding",
-    "padding_embedding",
-    "transformer.",
-    "final_ln.",
-    "transformer_proj.",
-)
 _WARMUP_STREAM = 11
 
 
 def text_encoder_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """The text encoder's parameters: embeddings, transformer, final norm, projection."""
-    return [(n, p) for n, p in model.named_parameters() if n.startswith(_TEXT_PREFIXES)]
+    return [(n, p) for n, p in model.named_parameters() if n.startswith(TEXT_ENCODER_PREFIXES)]
 
 
 @dataclass(frozen=True, kw_only=True)
