@@ -18,30 +18,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from common import emit, machine
 from torch import Tensor
 
-from glide_studio.core.diffusion import (
-    Step,
-    ancestral,
-    classifier_free_guidance,
-    ddim,
-    dpm_solver_pp_2m,
-    paste_known_region,
-)
+from glide_studio.core.diffusion import classifier_free_guidance, paste_known_region, sample
 from glide_studio.core.engine import load_demo
 from glide_studio.core.training.evaluation import centre_hole, heldout_cases
 from glide_studio.core.training.synthetic import nearest_colour
 
-SAMPLERS: dict[str, Callable[..., Iterator[Step]]] = {
-    "ancestral": ancestral,
-    "ddim": ddim,
-    "dpm++2m": dpm_solver_pp_2m,
-}
 CONFIGS = [
     ("ancestral", "250"),
     ("ddim", "1000"),
@@ -84,10 +71,9 @@ def run_sampler(
         generator = torch.Generator().manual_seed(0)
         x_T = torch.randn(images.shape, generator=generator)
         diffusion = stage.diffusion(steps)
-        kwargs = {"noise": generator} if sampler == "ancestral" else {}
         start = time.perf_counter()
-        *_, last = SAMPLERS[sampler](
-            guided, diffusion, x_T, x0_transform=paste_known_region(images, keep), **kwargs
+        *_, last = sample(
+            sampler, guided, diffusion, x_T, noise=generator, x0_transform=paste_known_region(images, keep)
         )
         seconds = time.perf_counter() - start
     return ((last.x.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy(), seconds

@@ -5,9 +5,11 @@ Run under an X server (the capture uses ImageMagick's ``import``)::
     Xvfb :99 -screen 0 1600x1000x24 &
     DISPLAY=:99 QT_QPA_PLATFORM=xcb python scripts/screenshot.py
 
-It uses the built-in demo model when ``resources/demo`` has one and
-``core.engine`` can load it, else the tiny random test models (their
-previews are coloured noise: they show the mechanics, not the quality).
+With the released weights it edits a photo-like landscape (a sailboat on the
+lake); with only the built-in demo model it edits the bundled shapes scene
+(a red circle in the sky), which is what that model knows how to paint; with
+neither, the tiny random test models run on the landscape (their previews
+are coloured noise: they show the mechanics, not the quality).
 ``--sample-only`` just (re)writes resources/samples/lakeside.png.
 """
 
@@ -97,16 +99,22 @@ def make_sample(path: Path = SAMPLE, width: int = 960, height: int = 640, seed: 
     return path
 
 
-def _factory():
-    """The demo engine if it loads, else the tiny test models."""
+SHAPES_SAMPLE = ROOT / "resources" / "samples" / "shapes.png"
+
+
+def _real_engine():
+    """The engine the app would load (released weights or the demo model), or None."""
     try:
         from glide_studio.core.engine import load_engine
 
-        engine = load_engine()
-        if engine.is_demo:
-            return engine
-    except Exception:  # not there yet, or no demo model: fall back
-        pass
+        return load_engine()
+    except Exception:  # no demo model yet: fall back to the tiny models
+        return None
+
+
+def _factory(engine):
+    if engine is not None:
+        return engine
     from tiny_models import tiny_inpainter
 
     return SimpleNamespace(
@@ -134,6 +142,18 @@ def _paint_sailboat_mask(window) -> None:
     window.canvas.maskEdited.emit(patch, "Brush stroke")
 
 
+def _paint_circle_mask(window) -> None:
+    """A round blob in the empty sky of the shapes scene."""
+    from PySide6.QtCore import QPointF
+
+    from glide_studio.qt.mask_tools import MaskStroke, capsule
+
+    doc = window.model.document
+    stroke = MaskStroke(window.model, True)
+    stroke.paint(capsule(QPointF(62, 84), QPointF(78, 92), 70, doc.width, doc.height))
+    window.canvas.maskEdited.emit(stroke.finish(), "Brush stroke")
+
+
 def take(output: Path, *, at_step: int) -> int:
     from PySide6.QtCore import QTimer
 
@@ -143,17 +163,25 @@ def take(output: Path, *, at_step: int) -> int:
 
     app = create_application()
     settings = temporary_settings(Path(tempfile.mkdtemp()) / "settings.ini")
-    window = MainWindow(settings=settings, engine_factory=_factory)
+    engine = _real_engine()
+    shapes = engine is not None and engine.is_demo
+    window = MainWindow(settings=settings, engine_factory=lambda: _factory(engine))
     window.setGeometry(0, 0, 1600, 1000)
     window.show()
-    window.files.open_path(make_sample() if not SAMPLE.exists() else SAMPLE)
-    window.canvas.set_brush_size(64)
-    _paint_sailboat_mask(window)
     panel = window.prompt_panel
-    panel.prompt.setPlainText("a small red sailboat with a white sail")
+    if shapes:
+        window.files.open_path(SHAPES_SAMPLE)
+        _paint_circle_mask(window)
+        panel.prompt.setPlainText("a red circle")
+        panel.guidance.setValue(3.0)
+    else:
+        window.files.open_path(make_sample() if not SAMPLE.exists() else SAMPLE)
+        window.canvas.set_brush_size(64)
+        _paint_sailboat_mask(window)
+        panel.prompt.setPlainText("a small red sailboat with a white sail")
+        panel.guidance.setValue(5.0)
     panel.candidates.setValue(4)
     panel.select_preset("quality")  # 50 base steps
-    panel.guidance.setValue(5.0)
     result = {"code": 1}
 
     def capture() -> None:

@@ -10,7 +10,7 @@ any candidate can be reproduced alone.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,12 +23,10 @@ from .diffusion import (
     Diffusion,
     NoiseSource,
     Step,
-    ancestral,
     classifier_free_guidance,
-    ddim,
-    dpm_solver_pp_2m,
     noise_from_tensors,
     paste_known_region,
+    sample,
 )
 from .events import Candidate, Event, Finished, Preview, Started
 from .imaging import from_tensor
@@ -66,10 +64,6 @@ class StageModel:
         tokens = torch.tensor([p.tokens for p in padded], dtype=torch.long, device=device)
         mask = torch.tensor([p.mask for p in padded], dtype=torch.bool, device=device)
         return tokens, mask, any(p.truncated for p in padded)
-
-
-def _sampler(name: str) -> Callable[..., Iterator[Step]]:
-    return {"ancestral": ancestral, "ddim": ddim, "dpm++2m": dpm_solver_pp_2m}[name]
 
 
 class _RowChunks:
@@ -262,10 +256,8 @@ class Inpainter:
         resolution = known.shape[-1]
         draws = diffusion.num_steps - 1 if sampler == "ancestral" else 0
         x_T, noise = _stage_noise(generators, (3, resolution, resolution), draws, known.device)
-        kwargs = {"noise": noise} if noise is not None else {}
-        steps = _sampler(sampler)(
-            denoiser, diffusion, x_T * temperature, x0_transform=paste_known_region(known, keep), **kwargs
-        )
+        paste = paste_known_region(known, keep)
+        steps = sample(sampler, denoiser, diffusion, x_T * temperature, noise=noise, x0_transform=paste)
         alpha = plan.preview_alpha(resolution)
         x = x_T
         for step in _in_inference_mode(steps):

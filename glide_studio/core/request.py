@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .diffusion.samplers import SAMPLER_NAMES
+
 __all__ = [
     "SAMPLERS",
     "EditRequest",
@@ -19,7 +21,7 @@ __all__ = [
     "StageSettings",
 ]
 
-SAMPLERS = ("ancestral", "ddim", "dpm++2m")
+SAMPLERS = SAMPLER_NAMES
 """Sampler names a stage accepts."""
 
 MAX_CANDIDATES = 16

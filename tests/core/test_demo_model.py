@@ -2,8 +2,9 @@
 
 Held-out synthetic scenes (another split than training) get a square hole in
 the middle and a prompt naming a colour and a shape that differ from what was
-there; the model fills the hole with DDIM under classifier-free guidance,
-the known region pasted into every x0 prediction.
+there; the model fills the hole with the sampler and step count its manifest
+recommends (what the studio uses) under classifier-free guidance, the known
+region pasted into every x0 prediction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from glide_studio.core.training.evaluation import centre_hole, heldout_cases, me
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
 CASES = 24
-SAMPLING_STEPS = "20"
 
 pytestmark = pytest.mark.skipif(
     not (DEMO_DIR / DEMO_WEIGHTS).is_file(), reason=f"the demo model {DEMO_DIR / DEMO_WEIGHTS} is not there"
@@ -49,7 +49,8 @@ def cases(model):
 
 @pytest.fixture(scope="module")
 def results(model, manifest, cases):
-    diffusion = Diffusion.from_options(manifest["options"], respacing=SAMPLING_STEPS)
+    sampling = manifest["sampling"]
+    diffusion = Diffusion.from_options(manifest["options"], respacing=str(sampling["steps"]))
     tokenizer = load_tokenizer(manifest["tokenizer"])
     return {
         scale: measure_adherence(
@@ -58,7 +59,7 @@ def results(model, manifest, cases):
             tokenizer=tokenizer,
             cases=cases,
             guidance=scale,
-            sampler="ddim",
+            sampler=str(sampling["sampler"]),
             seed=0,
         )
         for scale in (0.0, 3.0)

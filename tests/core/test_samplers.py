@@ -13,7 +13,15 @@ import math
 import pytest
 import torch
 
-from glide_studio.core.diffusion import Diffusion, ancestral, ddim, dpm_solver_pp_2m, paste_known_region
+from glide_studio.core.diffusion import (
+    SAMPLER_NAMES,
+    Diffusion,
+    ancestral,
+    ddim,
+    dpm_solver_pp_2m,
+    paste_known_region,
+    sample,
+)
 
 MU, S = 0.3, 0.5
 
@@ -103,3 +111,22 @@ def test_known_region_is_exact_at_the_end(sampler, x_T):
         assert torch.equal(step.pred_x0[..., :4], known.expand(2, -1, -1, -1)[..., :4])
     if sampler is not ancestral:  # ancestral ends on the posterior mean, a hair away
         assert torch.allclose(steps[-1].x[..., :4], known.expand(2, -1, -1, -1)[..., :4], atol=1e-6)
+
+
+def test_samplers_by_name_are_the_samplers_and_unknown_names_are_refused(x_T):
+    diffusion = Diffusion(noise_schedule="squaredcos_cap_v2", respacing="10")
+    denoiser = gaussian_denoiser(diffusion)
+    direct = {
+        "ancestral": ancestral(denoiser, diffusion, x_T, noise=torch.Generator().manual_seed(3)),
+        "ddim": ddim(denoiser, diffusion, x_T),
+        "dpm++2m": dpm_solver_pp_2m(denoiser, diffusion, x_T),
+    }
+    assert set(direct) == set(SAMPLER_NAMES)
+    results = {}
+    for name, steps in direct.items():
+        results[name] = final(steps)
+        named = sample(name, denoiser, diffusion, x_T, noise=torch.Generator().manual_seed(3))
+        assert torch.equal(final(named), results[name]), name
+    assert not torch.equal(results["ddim"], results["dpm++2m"])
+    with pytest.raises(ValueError, match="unknown sampler 'euler'; known: ancestral, ddim, dpm"):
+        sample("euler", denoiser, diffusion, x_T)

@@ -326,7 +326,9 @@ def test_command_trains_resumes_and_exports(tmp_path, capsys):
     assert code == 0 and "resuming" in out.err and "at step 2" in out.err
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["training"]["steps"] == 3
-    assert "--steps 3" in manifest["training"]["command"]
+    assert "--steps 2" in manifest["training"]["command"]
+    (resumed,) = manifest["training"]["resumed"]
+    assert resumed.startswith("resumed at step 2 as: glide-studio train") and "--steps 3" in resumed
 
 
 def test_parser_requires_out():

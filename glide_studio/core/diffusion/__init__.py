@@ -3,6 +3,7 @@
 from .gaussian import Diffusion, Prediction, X0Transform
 from .guidance import classifier_free_guidance, paste_known_region
 from .samplers import (
+    SAMPLER_NAMES,
     Denoiser,
     NoiseSource,
     Step,
@@ -11,10 +12,12 @@ from .samplers import (
     dpm_solver_pp_2m,
     noise_from_generator,
     noise_from_tensors,
+    sample,
 )
 from .schedule import ScheduleError, beta_schedule, space_timesteps
 
 __all__ = [
+    "SAMPLER_NAMES",
     "Denoiser",
     "Diffusion",
     "NoiseSource",
@@ -30,5 +33,6 @@ __all__ = [
     "noise_from_generator",
     "noise_from_tensors",
     "paste_known_region",
+    "sample",
     "space_timesteps",
 ]

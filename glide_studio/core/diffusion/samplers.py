@@ -186,3 +186,26 @@ def dpm_solver_pp_2m(
 def _half_log_snr(alpha_bar: float) -> float:
     """lambda = log(alpha / sigma), DPM-Solver's time variable."""
     return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
+
+
+SAMPLER_NAMES = ("ancestral", "ddim", "dpm++2m")
+"""The names requests, presets and scripts use for the samplers above."""
+
+
+def sample(
+    name: str,
+    denoiser: Denoiser,
+    diffusion: Diffusion,
+    x_T: Tensor,
+    *,
+    noise: torch.Generator | NoiseSource | None = None,
+    x0_transform: X0Transform | None = None,
+) -> Iterator[Step]:
+    """The sampler called ``name``; ``noise`` goes to the ones that draw any."""
+    if name == "ancestral":
+        return ancestral(denoiser, diffusion, x_T, noise=noise, x0_transform=x0_transform)
+    if name == "ddim":
+        return ddim(denoiser, diffusion, x_T, noise=noise, x0_transform=x0_transform)
+    if name == "dpm++2m":
+        return dpm_solver_pp_2m(denoiser, diffusion, x_T, x0_transform=x0_transform)
+    raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLER_NAMES)}")

@@ -94,8 +94,15 @@ MODEL_PRESETS: MappingProxyType = MappingProxyType(
 )
 """Byte-token inpainting architectures: the demo model's and a tiny one for tests."""
 
-DEMO_SAMPLING: MappingProxyType = MappingProxyType({"sampler": "ddim", "steps": "50", "guidance_scale": 3.0})
-"""What the demo model was evaluated with (the studio's defaults for it)."""
+DEMO_SAMPLING: MappingProxyType = MappingProxyType(
+    {"sampler": "ancestral", "steps": "50", "guidance_scale": 3.0}
+)
+"""What the demo model is evaluated with (the studio's defaults for it).
+
+Ancestral sampling obeys the prompt more often than the deterministic samplers
+with this small model (over 96 held-out cases at guidance 3: about 81-84 %
+against 70-72 % for DDIM and DPM-Solver++); see the README's training section.
+"""
 
 
 def model_preset(name: str) -> dict[str, Any]:
@@ -127,7 +134,8 @@ def export_checkpoint(
     """Write a training checkpoint's EMA weights (float16) and a manifest beside them.
 
     The manifest (``weights_path`` with a ``.json`` suffix) records the options,
-    tokenizer, how the model was trained, the file's SHA-256 and how to sample.
+    tokenizer, how the model was trained (the starting command, then any resume
+    that changed the step total), the file's SHA-256 and how to sample.
     """
     state = read_training_state(checkpoint)
     weights_path = Path(weights_path)
@@ -148,6 +156,7 @@ def export_checkpoint(
             "data": state.get("data", ""),
             "seed": config.get("seed"),
             "steps": int(state["step"]),
+            "resumed": [str(h) for h in state.get("history", [])],
             "config": config,
         },
         "sampling": dict(sampling),

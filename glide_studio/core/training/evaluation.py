@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..diffusion import Diffusion, classifier_free_guidance, ddim, paste_known_region
-from ..diffusion import ancestral as ancestral_sampler
+from ..diffusion import Diffusion, classifier_free_guidance, paste_known_region, sample
 from ..model import GlideModel
 from ..tokenizer import Tokenizer
 from .batches import encode_captions
@@ -117,9 +116,8 @@ def inpaint(
     generator = torch.Generator().manual_seed(seed)
     x_T = torch.randn(images.shape, generator=generator).to(device)
     paste = paste_known_region(images, known)
-    run = ddim if sampler == "ddim" else ancestral_sampler
     x = x_T
-    for step in run(guided, diffusion, x_T, noise=generator, x0_transform=paste):
+    for step in sample(sampler, guided, diffusion, x_T, noise=generator, x0_transform=paste):
         x = step.x
     return x.clamp(-1, 1)
 

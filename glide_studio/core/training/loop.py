@@ -12,7 +12,7 @@ import json
 import math
 import shlex
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,12 @@ def _with_steps(command: str, steps: int) -> str:
     return shlex.join(parts)
 
 
+def _extended(history: Sequence[str], command: str, *, at_step: int, steps: int) -> list[str]:
+    """History after resuming at ``at_step`` with a new total (the schedule changed there)."""
+    note = f"resumed at step {at_step} as: {_with_steps(command, steps)}"
+    return [*history, note]
+
+
 @dataclass(frozen=True)
 class StepResult:
     step: int
@@ -178,6 +184,7 @@ class Trainer:
         device: torch.device | str = "cpu",
         model: GlideModel | None = None,
         command: str = "",
+        history: Sequence[str] = (),
     ) -> None:
         self.options = dict(options)
         self.device = torch.device(device)
@@ -197,6 +204,8 @@ class Trainer:
         self.data_spec = data_spec
         self.command = command
         """The command line that started the run (kept across resumes, for the manifest)."""
+        self.history = list(history)
+        """Resumes that changed the step total, so the manifest says how the run really went."""
         self.ema = Ema(self.model, decay=config.ema_decay)
         self.optimizer = torch.optim.AdamW(
             _param_groups(self.model, text_lr_scale=config.text_lr_scale),
@@ -285,6 +294,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "data": self.data_spec,
             "command": self.command,
+            "history": list(self.history),
         }
 
     def save(self) -> Path:
@@ -318,9 +328,10 @@ class Trainer:
         state = read_training_state(path)
         config = TrainConfig.from_dict(state["config"])
         command = str(state.get("command", ""))
-        if steps is not None:
+        history = [str(h) for h in state.get("history", [])]
+        if steps is not None and steps != config.steps:
+            history = _extended(history, command, at_step=int(state["step"]), steps=steps)
             config = dataclasses.replace(config, steps=steps)
-            command = _with_steps(command, steps)
         trainer = cls(
             options=state["options"],
             source=source,
@@ -331,6 +342,7 @@ class Trainer:
             data_spec=str(state.get("data", "")),
             device=device,
             command=command,
+            history=history,
         )
         trainer.load_state(state)
         return trainer
