@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import emit, machine, peak_rss_mb, random_released_model
+from common import emit, machine, peak_rss_mb, random_released_model, rss_mb
 
 from glide_studio.core.checkpoints import save_checkpoint
 from glide_studio.core.devices import choose_device
@@ -84,6 +84,7 @@ def run_preset(engine, name: str, device: torch.device) -> dict:
         "seconds": total,
         "stage_seconds": stage_times,
         "peak_rss_mb": peak_rss_mb(),
+        "rss_mb_after": rss_mb(),
     }
     if device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -97,7 +98,16 @@ def main() -> None:
     parser.add_argument("--weights-dir", type=Path, default=Path("/tmp/glide-random-weights"))
     args = parser.parse_args()
     device = choose_device(args.device)
-    ensure_random_weights(args.weights_dir)
+    needed = [RELEASED[n].filename for n in ("base-inpaint", "upsample-inpaint")]
+    needed += ["encoder.json", "vocab.bpe"]
+    if not all((args.weights_dir / name).exists() for name in needed):
+        # Written by a child process, so that making them does not count in this one's peak memory.
+        import subprocess
+        import sys
+
+        code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import edit_speed; "
+        code += f"edit_speed.ensure_random_weights(edit_speed.Path({str(args.weights_dir)!r}))"
+        subprocess.run([sys.executable, "-c", code], check=True)
     start = time.perf_counter()
     engine = load_engine(weights_dir=args.weights_dir, device=device, demo=False)
     load_seconds = time.perf_counter() - start

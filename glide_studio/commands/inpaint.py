@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PRESET_NAME = "release"
+from glide_studio.core.presets import DEFAULT_PRESET, PRESETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         default=None,
-        help="release (the paper's 100+27 ancestral steps, default), quality, balanced or fast",
+        help=f"{', '.join(PRESETS)} (default {DEFAULT_PRESET}; release: the paper's 100+27 ancestral steps)",
     )
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default 5)")
     parser.add_argument("--steps", default=None, help="base steps: a count, 'ddimN' or sections")
     parser.add_argument("--sampler", default=None, help="base sampler: ancestral, ddim or dpm++2m")
-    parser.add_argument("--upsample-steps", default=None, help="upsampler steps (default fast27)")
+    parser.add_argument("--upsample-steps", default=None, help="upsampler steps (default: the preset's)")
     parser.add_argument("--upsample-sampler", default=None, help="upsampler sampler")
     parser.add_argument("--temperature", type=float, default=0.997, help="upsampler noise temperature")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
@@ -47,10 +47,9 @@ def _output_paths(output: Path, count: int) -> list[Path]:
 
 
 def _build_request(args: argparse.Namespace, engine: Any, rgb: Any, mask: Any) -> Any:
-    from glide_studio.core.presets import PRESETS
     from glide_studio.core.request import EditRequest, RequestError, StageSettings
 
-    name = args.preset or DEFAULT_PRESET_NAME
+    name = args.preset or DEFAULT_PRESET
     if name not in PRESETS:
         raise RequestError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     preset = PRESETS[name]

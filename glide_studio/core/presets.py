@@ -3,7 +3,9 @@
 ``release`` is the paper's released notebook (100 ancestral steps, then the
 upsampler's ``fast27``). The faster presets use DPM-Solver++(2M); their step
 counts come from the closeness measurements in ``benchmarks/sampler_quality.py``
-(see the README's performance section).
+(see the README's performance section): with the cosine schedule, evenly spaced
+steps land closer to the 1000-step ODE solution than quadratic spacing
+(25 steps: 4.7 against 11.8 levels of mean error).
 """
 
 from __future__ import annotations
@@ -39,22 +41,22 @@ PRESETS: MappingProxyType = MappingProxyType(
             Preset(
                 name="quality",
                 label="Quality",
-                base=StageSettings(sampler="dpm++2m", steps="quad50"),
-                upsample=StageSettings(sampler="dpm++2m", steps="quad20"),
+                base=StageSettings(sampler="dpm++2m", steps="50"),
+                upsample=StageSettings(sampler="dpm++2m", steps="20"),
                 description="DPM-Solver++(2M), 50 + 20 steps.",
             ),
             Preset(
                 name="balanced",
                 label="Balanced",
-                base=StageSettings(sampler="dpm++2m", steps="quad25"),
-                upsample=StageSettings(sampler="dpm++2m", steps="quad12"),
-                description="DPM-Solver++(2M), 25 + 12 steps.",
+                base=StageSettings(sampler="dpm++2m", steps="20"),
+                upsample=StageSettings(sampler="dpm++2m", steps="10"),
+                description="DPM-Solver++(2M), 20 + 10 steps.",
             ),
             Preset(
                 name="fast",
                 label="Fast",
-                base=StageSettings(sampler="dpm++2m", steps="quad15"),
-                upsample=StageSettings(sampler="dpm++2m", steps="quad8"),
+                base=StageSettings(sampler="dpm++2m", steps="15"),
+                upsample=StageSettings(sampler="dpm++2m", steps="8"),
                 description="DPM-Solver++(2M), 15 + 8 steps.",
             ),
         )

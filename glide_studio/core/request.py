@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion.samplers import SAMPLER_NAMES
-
 __all__ = [
     "SAMPLERS",
     "EditRequest",
@@ -21,8 +19,8 @@ __all__ = [
     "StageSettings",
 ]
 
-SAMPLERS = SAMPLER_NAMES
-"""Sampler names a stage accepts."""
+SAMPLERS = ("ancestral", "ddim", "dpm++2m")
+"""Sampler names a stage accepts (``diffusion.SAMPLER_NAMES``; kept here so requests need no torch)."""
 
 MAX_CANDIDATES = 16
 

@@ -138,17 +138,22 @@ class _Label(QGraphicsItem):
         super().__init__(parent)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self._text = ""
+        self._inside = False
         self._font = QFont()
         self._font.setPointSizeF(8.5)
 
-    def set_text(self, text: str) -> None:
+    def set_text(self, text: str, *, inside: bool = False) -> None:
+        """``inside``: hang below the anchor (the square touches the picture's top, where a
+        tag above it would fall off the canvas)."""
         self.prepareGeometryChange()
         self._text = text
+        self._inside = inside
 
     def boundingRect(self) -> QRectF:
         metrics = QFontMetricsF(self._font)
         height = metrics.height() + 4
-        return QRectF(0, -height - 4, metrics.horizontalAdvance(self._text) + 12, height)
+        top = 4 if self._inside else -height - 4
+        return QRectF(4 if self._inside else 0, top, metrics.horizontalAdvance(self._text) + 12, height)
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
@@ -200,7 +205,7 @@ class RegionItem(QGraphicsItem):
             return
         rect = QRectF(box_to_rect(box))
         scale = f" → {model_side} px" if model_side else ""
-        self._label.set_text(f"model sees {box.width}×{box.height}{scale}")
+        self._label.set_text(f"model sees {box.width}×{box.height}{scale}", inside=box.top <= 0)
         self.setVisible(True)
         if rect == self._rect:
             return

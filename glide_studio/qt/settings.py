@@ -13,6 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..core.presets import DEFAULT_PRESET, PRESETS
+
 __all__ = ["MAX_RECENT", "GenerationDefaults", "Settings", "temporary_settings"]
 
 MAX_RECENT = 10
@@ -23,10 +25,10 @@ class GenerationDefaults:
     """The prompt panel's controls, remembered between sessions."""
 
     guidance: float = 5.0
-    preset: str = "balanced"
-    base_steps: str = "quad25"
-    upsample_steps: str = "quad12"
-    sampler: str = "dpm++2m"
+    preset: str = DEFAULT_PRESET
+    base_steps: str = PRESETS[DEFAULT_PRESET].base.steps
+    upsample_steps: str = PRESETS[DEFAULT_PRESET].upsample.steps
+    sampler: str = PRESETS[DEFAULT_PRESET].base.sampler
     candidates: int = 4
     upsample: bool = True
     seed: int = 0

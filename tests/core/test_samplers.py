@@ -22,6 +22,7 @@ from glide_studio.core.diffusion import (
     paste_known_region,
     sample,
 )
+from glide_studio.core.request import SAMPLERS
 
 MU, S = 0.3, 0.5
 
@@ -121,7 +122,7 @@ def test_samplers_by_name_are_the_samplers_and_unknown_names_are_refused(x_T):
         "ddim": ddim(denoiser, diffusion, x_T),
         "dpm++2m": dpm_solver_pp_2m(denoiser, diffusion, x_T),
     }
-    assert set(direct) == set(SAMPLER_NAMES)
+    assert set(direct) == set(SAMPLER_NAMES) == set(SAMPLERS)
     results = {}
     for name, steps in direct.items():
         results[name] = final(steps)

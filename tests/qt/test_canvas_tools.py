@@ -198,3 +198,17 @@ def test_keyboard_undo_redo_and_tool_keys(qtbot, window):
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, redo)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, redo)
     np.testing.assert_array_equal(doc.mask, both)
+
+
+def test_region_label_stays_on_the_picture_when_the_square_touches_its_top(qtbot):
+    from glide_studio.core.region import Box
+    from glide_studio.qt.overlays import RegionItem
+
+    item = RegionItem()
+    item.set_box(Box(left=10, top=40, right=74, bottom=104), 64)
+    label = item.childItems()[-1]
+    above = label.mapToParent(label.boundingRect()).boundingRect()
+    assert above.bottom() < 40, "normally the tag sits above the square"
+    item.set_box(Box(left=10, top=0, right=74, bottom=64), 64)
+    inside = label.mapToParent(label.boundingRect()).boundingRect()
+    assert inside.top() > 0, "at the picture's top edge it hangs inside the square"

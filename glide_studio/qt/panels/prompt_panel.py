@@ -192,7 +192,7 @@ class PromptPanel(QWidget):
         self.upsample_steps = QLineEdit()
         for edit, what in ((self.base_steps, "base"), (self.upsample_steps, "upsample")):
             edit.setToolTip(
-                f"Steps of the {what} stage: a count (50), quad25, ddim25, fast27 or sections (30,10)"
+                f"Steps of the {what} stage: a count (50), ddim25, quad25, fast27 or sections (30,10)"
             )
             edit.textEdited.connect(self._steps_edited)
         form.addRow("Sampler", self.sampler)
