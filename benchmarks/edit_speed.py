@@ -10,6 +10,8 @@ a weights folder under their released names and loaded the way the app loads the
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -96,18 +98,18 @@ def main() -> None:
     parser.add_argument("--presets", default="balanced")
     parser.add_argument("--device", default=None)
     parser.add_argument("--weights-dir", type=Path, default=Path("/tmp/glide-random-weights"))
+    parser.add_argument("--write-weights-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write_weights_only:
+        ensure_random_weights(args.weights_dir)
+        return
     device = choose_device(args.device)
     needed = [RELEASED[n].filename for n in ("base-inpaint", "upsample-inpaint")]
     needed += ["encoder.json", "vocab.bpe"]
     if not all((args.weights_dir / name).exists() for name in needed):
         # Written by a child process, so that making them does not count in this one's peak memory.
-        import subprocess
-        import sys
-
-        code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import edit_speed; "
-        code += f"edit_speed.ensure_random_weights(edit_speed.Path({str(args.weights_dir)!r}))"
-        subprocess.run([sys.executable, "-c", code], check=True)
+        child = [sys.executable, __file__, "--write-weights-only", "--weights-dir", str(args.weights_dir)]
+        subprocess.run(child, check=True)
     start = time.perf_counter()
     engine = load_engine(weights_dir=args.weights_dir, device=device, demo=False)
     load_seconds = time.perf_counter() - start

@@ -151,12 +151,6 @@ def _with_steps(command: str, steps: int) -> str:
     return shlex.join(parts)
 
 
-def _extended(history: Sequence[str], command: str, *, at_step: int, steps: int) -> list[str]:
-    """History after resuming at ``at_step`` with a new total (the schedule changed there)."""
-    note = f"resumed at step {at_step} as: {_with_steps(command, steps)}"
-    return [*history, note]
-
-
 @dataclass(frozen=True)
 class StepResult:
     step: int
@@ -330,7 +324,8 @@ class Trainer:
         command = str(state.get("command", ""))
         history = [str(h) for h in state.get("history", [])]
         if steps is not None and steps != config.steps:
-            history = _extended(history, command, at_step=int(state["step"]), steps=steps)
+            # The schedule changes from here on: say so, with the command that would continue it.
+            history.append(f"resumed at step {int(state['step'])} as: {_with_steps(command, steps)}")
             config = dataclasses.replace(config, steps=steps)
         trainer = cls(
             options=state["options"],
