@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from glide_studio.core.model import GlideModel, build_model
-from glide_studio.core.released import released_options
+from glide_studio.core.weights.released import released_options
 
 
 def machine() -> dict[str, Any]:

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from common import emit, machine, peak_rss_mb, random_released_model, rss_mb
 
-from glide_studio.core.checkpoints import save_checkpoint
-from glide_studio.core.devices import choose_device
-from glide_studio.core.engine import load_engine
-from glide_studio.core.events import Finished, Preview
-from glide_studio.core.presets import PRESETS
-from glide_studio.core.released import RELEASED
-from glide_studio.core.request import EditRequest
+from glide_studio.core.generation.events import Finished, Preview
+from glide_studio.core.generation.presets import PRESETS
+from glide_studio.core.generation.request import EditRequest
+from glide_studio.core.runtime.devices import choose_device
+from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.weights.checkpoints import save_checkpoint
+from glide_studio.core.weights.released import RELEASED
 
 BPE_DIR = Path(__file__).resolve().parents[2] / "shared" / "glide_reference" / "tokenizer"
 

@@ -21,8 +21,8 @@ from common import (
     time_call,
 )
 
-from glide_studio.core.devices import choose_device, compute_dtype
-from glide_studio.core.optimize import optimize_for_inference
+from glide_studio.core.runtime.devices import choose_device, compute_dtype
+from glide_studio.core.runtime.optimize import optimize_for_inference
 
 
 def bench_model(name: str, batch: int, *, device, dtype, repeat: int, layout: str) -> dict:

@@ -25,7 +25,7 @@ from common import emit, machine
 from torch import Tensor
 
 from glide_studio.core.diffusion import classifier_free_guidance, paste_known_region, sample
-from glide_studio.core.engine import load_demo
+from glide_studio.core.runtime.engine import load_demo
 from glide_studio.core.training.evaluation import centre_hole, heldout_cases
 from glide_studio.core.training.synthetic import nearest_colour
 

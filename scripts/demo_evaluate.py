@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glide_studio.core.checkpoints import load_model
 from glide_studio.core.diffusion import Diffusion
 from glide_studio.core.model import build_model
-from glide_studio.core.tokenizer import load_tokenizer
+from glide_studio.core.text.tokenizer import load_tokenizer
 from glide_studio.core.training import read_training_state
 from glide_studio.core.training.evaluation import heldout_cases, measure_adherence
+from glide_studio.core.weights.checkpoints import load_model
 
 
 def load(path: Path, *, raw: bool) -> tuple[torch.nn.Module, dict, str, int | None]:

@@ -18,7 +18,7 @@ import torch
 
 from glide_studio.core.diffusion import Diffusion
 from glide_studio.core.model import build_model
-from glide_studio.core.tokenizer import ByteTokenizer
+from glide_studio.core.text.tokenizer import ByteTokenizer
 from glide_studio.core.training import TrainConfig, Trainer, model_preset, open_source, read_training_state
 from glide_studio.core.training.batches import encode_captions
 from glide_studio.core.training.ema import Ema

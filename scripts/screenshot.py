@@ -105,7 +105,7 @@ SHAPES_SAMPLE = ROOT / "resources" / "samples" / "shapes.png"
 def _real_engine():
     """The engine the app would load (released weights or the demo model), or None."""
     try:
-        from glide_studio.core.engine import load_engine
+        from glide_studio.core.runtime.engine import load_engine
 
         return load_engine()
     except Exception:  # no demo model yet: fall back to the tiny models

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from glide_studio.core.model import GlideModel, build_model
-from glide_studio.core.pipeline import Inpainter, StageModel
-from glide_studio.core.tokenizer import ByteTokenizer
+from glide_studio.core.pipeline.inpaint import Inpainter, StageModel
+from glide_studio.core.text.tokenizer import ByteTokenizer
 
 TINY_32 = {
     "image_size": 32,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from glide_studio.core.store import ModelStore
+    from glide_studio.core.weights.store import ModelStore
 
 __all__ = ["DEFAULT_NAMES", "add_arguments", "run"]
 
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from glide_studio.core.store import DownloadCancelled, ModelStore, StoreError
+    from glide_studio.core.weights.store import DownloadCancelled, ModelStore, StoreError
 
     try:
         store = ModelStore.locate(args.weights_dir)
@@ -80,7 +80,7 @@ def _resolve(requested: Sequence[str], *, known: Sequence[str]) -> list[str]:
 
 def _fetch(store: ModelStore, name: str) -> None:
     """Skip a present file that verifies; move a damaged one aside and download again."""
-    from glide_studio.core.store import VerificationError
+    from glide_studio.core.weights.store import VerificationError
 
     path = store.path(name)
     if store.has(name):

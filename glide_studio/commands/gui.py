@@ -2,7 +2,7 @@
 
 Importing this module is cheap (no Qt, no torch): the parser for every
 subcommand is built at start-up. Qt is imported in ``run``, and the models
-are loaded by the window's worker thread through ``core.engine``, so the
+are loaded by the window's worker thread through ``core.runtime.engine``, so the
 window appears at once and says "Loading model…" meanwhile.
 """
 
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _engine_factory(weights_dir: str | None, device: str | None) -> Any:
     """Called once on the model thread: load the engine (the real weights, or the demo model)."""
-    from glide_studio.core.engine import load_engine
+    from glide_studio.core.runtime.engine import load_engine
 
     return load_engine(weights_dir=weights_dir, device=None if device in (None, "auto") else device)
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return _engine_factory(args.weights_dir, args.device)
 
     def store() -> Any:
-        from glide_studio.core.store import ModelStore
+        from glide_studio.core.weights.store import ModelStore
 
         return ModelStore.locate(args.weights_dir)
 

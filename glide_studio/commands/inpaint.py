@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from glide_studio.core.presets import DEFAULT_PRESET, PRESETS
+from glide_studio.core.generation.presets import DEFAULT_PRESET, PRESETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def _output_paths(output: Path, count: int) -> list[Path]:
 
 
 def _build_request(args: argparse.Namespace, engine: Any, rgb: Any, mask: Any) -> Any:
-    from glide_studio.core.request import EditRequest, RequestError, StageSettings
+    from glide_studio.core.generation.request import EditRequest, RequestError, StageSettings
 
     name = args.preset or DEFAULT_PRESET
     if name not in PRESETS:
@@ -81,7 +81,7 @@ def _stream(engine: Any, request: Any) -> Any:
     """Run the request with one progress bar per stage; returns the Finished event."""
     from tqdm import tqdm
 
-    from glide_studio.core.events import Finished, Preview, Started
+    from glide_studio.core.generation.events import Finished, Preview, Started
 
     bar = None
     finished = None
@@ -103,13 +103,13 @@ def _stream(engine: Any, request: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from glide_studio.core.checkpoints import CheckpointError
-    from glide_studio.core.devices import DeviceError
-    from glide_studio.core.engine import GET_WEIGHTS_HINT, EngineError, load_engine
-    from glide_studio.core.imaging import ImageError, load_image, load_mask
-    from glide_studio.core.metadata import save_image
-    from glide_studio.core.request import RequestError
-    from glide_studio.core.tokenizer import TokenizerError
+    from glide_studio.core.generation.request import RequestError
+    from glide_studio.core.imaging.files import ImageError, load_image, load_mask
+    from glide_studio.core.imaging.metadata import save_image
+    from glide_studio.core.runtime.devices import DeviceError
+    from glide_studio.core.runtime.engine import GET_WEIGHTS_HINT, EngineError, load_engine
+    from glide_studio.core.text.tokenizer import TokenizerError
+    from glide_studio.core.weights.checkpoints import CheckpointError
 
     suffix = args.output.suffix.lower()
     if suffix not in (".png", ".jpg", ".jpeg", ".webp"):

@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_options(text: str | None) -> dict[str, Any]:
-    from glide_studio.core.released import RELEASED, released_options
     from glide_studio.core.training.demo import MODEL_PRESETS, model_preset
+    from glide_studio.core.weights.released import RELEASED, released_options
 
     text = text or "demo32"
     if text in MODEL_PRESETS:
@@ -133,7 +133,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _tokenizer(kind: str | None, folder: Path | None, n_vocab: int) -> tuple[str, Any]:
-    from glide_studio.core.tokenizer import load_tokenizer
+    from glide_studio.core.text.tokenizer import load_tokenizer
 
     kind = kind or ("bytes" if n_vocab == 257 else "bpe")
     return kind, load_tokenizer(kind, folder)
@@ -248,7 +248,7 @@ def _resumed_trainer(args: argparse.Namespace, checkpoint: Path, device: Any) ->
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from glide_studio.core.devices import choose_device
+    from glide_studio.core.runtime.devices import choose_device
     from glide_studio.core.training import CHECKPOINT_NAME, export_checkpoint
 
     if args.threads > 0:

@@ -21,7 +21,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 
-from ..core.region import Box
+from ..core.imaging.region import Box
 from .document_model import DocumentModel
 from .mask_tools import Tool, ToolSession
 from .overlays import BrushCursor, ImageLayer, MaskOverlay, OutlineItem, PreviewItem, RegionItem
@@ -127,7 +127,7 @@ class CanvasView(QGraphicsView):
         self._show_region(doc.mask_box() if doc is not None else None)
 
     def _show_region(self, mask_box: Box | None) -> None:
-        from ..core.region import region_of_interest
+        from ..core.imaging.region import region_of_interest
 
         doc = self._model.document
         if doc is None or mask_box is None:

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QImage, QPixmap
 
-from ..core.region import Box
+from ..core.imaging.region import Box
 
 __all__ = [
     "BgraBuffer",

@@ -98,7 +98,7 @@ class DownloadThread(QThread):
         self._cancel.set()
 
     def run(self) -> None:
-        from ..core.store import DownloadCancelled, StoreError
+        from ..core.weights.store import DownloadCancelled, StoreError
 
         try:
             for name in self._names:

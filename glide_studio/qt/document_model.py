@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from ..core.document import Document
-from ..core.history import AppliedEdit, MaskPatch
-from ..core.region import Box
+from ..core.editing.document import Document
+from ..core.editing.history import AppliedEdit, MaskPatch
+from ..core.imaging.region import Box
 
 __all__ = ["DocumentModel"]
 

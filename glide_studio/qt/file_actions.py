@@ -14,8 +14,8 @@ from PySide6.QtCore import QMimeData, QObject, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
-from ..core.document import Document
-from ..core.imaging import ImageError
+from ..core.editing.document import Document
+from ..core.imaging.files import ImageError
 from .convert import qimage_to_arrays
 from .dialogs import ask_save_changes, show_error
 from .document_model import DocumentModel

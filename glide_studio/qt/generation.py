@@ -15,10 +15,10 @@ from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QUndoStack
 from PySide6.QtWidgets import QWidget
 
-from ..core.document import Document
-from ..core.events import Candidate, Finished, Preview, Started
-from ..core.region import Box
-from ..core.request import EditRequest, RequestError
+from ..core.editing.document import Document
+from ..core.generation.events import Candidate, Finished, Preview, Started
+from ..core.generation.request import EditRequest, RequestError
+from ..core.imaging.region import Box
 from .canvas import CanvasView
 from .convert import rgb_to_qimage, rgba_to_qimage
 from .dialogs import show_error, show_info

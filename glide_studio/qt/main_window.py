@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.history import make_thumbnail
+from ..core.editing.history import make_thumbnail
 from .actions import Actions, create_actions
 from .canvas import MAX_BRUSH, CanvasView
 from .convert import to_pixmap
@@ -322,7 +322,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _default_store() -> Any:
-        from ..core.store import ModelStore
+        from ..core.weights.store import ModelStore
 
         return ModelStore.locate()
 

@@ -17,8 +17,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPolygonF
 
-from ..core.history import MaskPatch
-from ..core.region import Box
+from ..core.editing.history import MaskPatch
+from ..core.imaging.region import Box
 from .document_model import DocumentModel
 
 __all__ = ["MaskStroke", "Tool", "ToolSession", "capsule", "polygon", "rectangle", "union"]

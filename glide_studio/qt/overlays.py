@@ -13,7 +13,7 @@ from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from ..core.region import Box
+from ..core.imaging.region import Box
 from .convert import BgraBuffer, box_to_rect
 
 __all__ = ["BrushCursor", "ImageLayer", "MaskOverlay", "OutlineItem", "PreviewItem", "RegionItem"]

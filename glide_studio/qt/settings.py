@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from ..core.presets import DEFAULT_PRESET, PRESETS
+from ..core.generation.presets import DEFAULT_PRESET, PRESETS
 
 __all__ = ["MAX_RECENT", "GenerationDefaults", "Settings", "temporary_settings"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QUndoCommand
 
-from ..core.history import AppliedEdit, MaskPatch
+from ..core.editing.history import AppliedEdit, MaskPatch
 from .document_model import DocumentModel
 
 __all__ = ["ApplyEditCommand", "InvertMaskCommand", "MaskPatchCommand"]

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.events import Candidate, Finished, Preview, Started
-from ..core.request import EditRequest, RequestError
+from ..core.generation.events import Candidate, Finished, Preview, Started
+from ..core.generation.request import EditRequest, RequestError
 
 __all__ = ["EngineInfo", "EngineLike", "GenerationWorker", "InpaintService", "describe_failure"]
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class EngineLike(Protocol):
-    """What the window needs from ``core.engine.Engine`` (tests pass tiny stand-ins)."""
+    """What the window needs from ``core.runtime.engine.Engine`` (tests pass tiny stand-ins)."""
 
     inpainter: Any
     description: str

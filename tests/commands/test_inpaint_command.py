@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from glide_studio.cli import main
-from glide_studio.core.checkpoints import save_checkpoint
-from glide_studio.core.imaging import load_image
-from glide_studio.core.metadata import parse_parameters
-from glide_studio.core.tokenizer import _byte_alphabet
+from glide_studio.core.imaging.files import load_image
+from glide_studio.core.imaging.metadata import parse_parameters
+from glide_studio.core.text.tokenizer import _byte_alphabet
+from glide_studio.core.weights.checkpoints import save_checkpoint
 from tiny_models import TINY_BASE, TINY_UPSAMPLE, random_model
 
 

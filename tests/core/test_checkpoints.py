@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glide_studio.core.checkpoints import CheckpointError, load_model, save_checkpoint
-from glide_studio.core.devices import DeviceError, choose_device, compute_dtype
 from glide_studio.core.model import build_model
+from glide_studio.core.runtime.devices import DeviceError, choose_device, compute_dtype
+from glide_studio.core.weights.checkpoints import CheckpointError, load_model, save_checkpoint
 from tiny_models import TINY_32
 
 TINY = {**TINY_32, "inpaint": True, "noise_schedule": "squaredcos_cap_v2", "use_fp16": False}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from glide_studio.core.compositing import plan_region
-from glide_studio.core.imaging import feather_alpha
-from glide_studio.core.region import Box, mask_bounds, region_of_interest
+from glide_studio.core.imaging.region import Box, mask_bounds, region_of_interest
+from glide_studio.core.pipeline.compositing import plan_region
+from glide_studio.core.pipeline.tensors import feather_alpha
 
 
 def test_mask_bounds():

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from glide_studio.core.checkpoints import load_model
 from glide_studio.core.diffusion import Diffusion
-from glide_studio.core.tokenizer import load_tokenizer
+from glide_studio.core.text.tokenizer import load_tokenizer
 from glide_studio.core.training.checkpointing import sha256_of
 from glide_studio.core.training.demo import DEMO_MANIFEST, DEMO_WEIGHTS
 from glide_studio.core.training.evaluation import centre_hole, heldout_cases, measure_adherence
+from glide_studio.core.weights.checkpoints import load_model
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
 CASES = 24

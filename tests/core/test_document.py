@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glide_studio.core.document import EDITS_KEY, Document
-from glide_studio.core.history import MaskPatch
-from glide_studio.core.imaging import ImageError, load_image
-from glide_studio.core.region import Box, region_of_interest
-from glide_studio.core.request import RequestError
+from glide_studio.core.editing.document import EDITS_KEY, Document
+from glide_studio.core.editing.history import MaskPatch
+from glide_studio.core.generation.request import RequestError
+from glide_studio.core.imaging.files import ImageError, load_image
+from glide_studio.core.imaging.region import Box, region_of_interest
 
 
 def _rgb(width=64, height=48, seed=0):

@@ -17,9 +17,9 @@ import torch
 
 from glide_studio import cli
 from glide_studio.commands import download as download_command
-from glide_studio.core import store as store_module
 from glide_studio.core.model import build_model
-from glide_studio.core.released import RELEASED
+from glide_studio.core.weights import store as store_module
+from glide_studio.core.weights.released import RELEASED
 from tiny_models import TINY_32
 
 TINY = TINY_32

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glide_studio.core.imaging import ImageError, from_tensor, load_image, load_mask, to_tensor
+from glide_studio.core.imaging.files import ImageError, load_image, load_mask
+from glide_studio.core.pipeline.tensors import from_tensor, to_tensor
 
 
 def test_modes_become_rgb(tmp_path):

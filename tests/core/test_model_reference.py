@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from glide_studio.core.model import ModelConfig, OptionsError, build_model
-from glide_studio.core.optimize import optimize_for_inference
-from glide_studio.core.released import released_options
+from glide_studio.core.runtime.optimize import optimize_for_inference
+from glide_studio.core.weights.released import released_options
 
 TOL = 1e-4
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glide_studio.core.events import Candidate, Finished, Preview, Started
-from glide_studio.core.request import EditRequest, RequestError, StageSettings
+from glide_studio.core.generation.events import Candidate, Finished, Preview, Started
+from glide_studio.core.generation.request import EditRequest, RequestError, StageSettings
 from tiny_models import tiny_inpainter
 
 FAST = {"base": StageSettings(steps="3"), "upsample": StageSettings(steps="2")}

@@ -22,7 +22,7 @@ from glide_studio.core.diffusion import (
     paste_known_region,
     sample,
 )
-from glide_studio.core.request import SAMPLERS
+from glide_studio.core.generation.request import SAMPLERS
 
 MU, S = 0.3, 0.5
 

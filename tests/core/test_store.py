@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from glide_studio.core.model import build_model
-from glide_studio.core.released import RELEASED, ReleasedFile, released_options
-from glide_studio.core.store import (
+from glide_studio.core.weights.released import RELEASED, ReleasedFile, released_options
+from glide_studio.core.weights.store import (
     DownloadBusy,
     DownloadCancelled,
     DownloadError,

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from glide_studio.core.tokenizer import (
+from glide_studio.core.text.tokenizer import (
     BPETokenizer,
     ByteTokenizer,
     TokenizerError,

@@ -10,9 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from glide_studio.core.checkpoints import load_model, save_checkpoint
 from glide_studio.core.model import build_model
-from glide_studio.core.tokenizer import ByteTokenizer
+from glide_studio.core.text.tokenizer import ByteTokenizer
 from glide_studio.core.training import (
     MASK_KINDS,
     CaptionedImages,
@@ -30,6 +29,7 @@ from glide_studio.core.training import (
 from glide_studio.core.training.batches import draw_timesteps
 from glide_studio.core.training.checkpointing import sha256_of
 from glide_studio.core.training.loop import init_text_positions
+from glide_studio.core.weights.checkpoints import load_model, save_checkpoint
 
 torch.set_num_threads(2)
 SIZE = model_preset("tiny")["image_size"]

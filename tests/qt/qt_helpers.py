@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from glide_studio.core.document import Document
-from glide_studio.core.region import Box
+from glide_studio.core.editing.document import Document
+from glide_studio.core.imaging.region import Box
 from glide_studio.qt.main_window import MainWindow
 
 

@@ -8,7 +8,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 from qt_helpers import RIGHT, drag, open_photo
 
-from glide_studio.core.region import region_of_interest
+from glide_studio.core.imaging.region import region_of_interest
 from glide_studio.qt.mask_tools import Tool
 
 
@@ -201,7 +201,7 @@ def test_keyboard_undo_redo_and_tool_keys(qtbot, window):
 
 
 def test_region_label_stays_on_the_picture_when_the_square_touches_its_top(qtbot):
-    from glide_studio.core.region import Box
+    from glide_studio.core.imaging.region import Box
     from glide_studio.qt.overlays import RegionItem
 
     item = RegionItem()

@@ -11,9 +11,9 @@ from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from qt_helpers import open_photo, paint_box, photo
 
-from glide_studio.core.document import EDITS_KEY
-from glide_studio.core.imaging import load_image
-from glide_studio.core.region import Box
+from glide_studio.core.editing.document import EDITS_KEY
+from glide_studio.core.imaging.files import load_image
+from glide_studio.core.imaging.region import Box
 from glide_studio.qt.main_window import MainWindow
 from glide_studio.qt.undo_commands import ApplyEditCommand
 

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from qt_helpers import fast_settings, open_photo, paint_box
 
-from glide_studio.core.compositing import plan_region
-from glide_studio.core.region import Box
+from glide_studio.core.imaging.region import Box
+from glide_studio.core.pipeline.compositing import plan_region
 from glide_studio.qt.main_window import MainWindow
 
 RUN_TIMEOUT = 90_000

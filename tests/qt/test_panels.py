@@ -12,9 +12,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from qt_helpers import open_photo, paint_box
 
-from glide_studio.core.presets import PRESETS
-from glide_studio.core.region import Box
-from glide_studio.core.store import DownloadCancelled
+from glide_studio.core.generation.presets import PRESETS
+from glide_studio.core.imaging.region import Box
+from glide_studio.core.weights.store import DownloadCancelled
 from glide_studio.qt.dialogs import DownloadDialog
 from glide_studio.qt.icons import ICONS, app_icon, icon
 from glide_studio.qt.undo_commands import ApplyEditCommand

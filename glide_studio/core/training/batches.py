@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..tokenizer import Tokenizer
+from ..text.tokenizer import Tokenizer
 from .datasets import ExampleSource
 from .masks import MaskMix, random_mask
 

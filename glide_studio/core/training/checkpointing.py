@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..checkpoints import CheckpointError, check_state_dict, read_state_dict
+from ..weights.checkpoints import CheckpointError, check_state_dict, read_state_dict
 
 __all__ = [
     "FIRST_CONV",
@@ -113,7 +113,7 @@ def sha256_of(path: Path) -> str:
 def write_weights(path: Path, state_dict: Mapping[str, Tensor], *, half: bool = True) -> str:
     """Write a standalone model file (float16 to halve its size); returns its SHA-256.
 
-    ``glide_studio.core.checkpoints.load_model`` reads it and converts to the
+    ``glide_studio.core.weights.checkpoints.load_model`` reads it and converts to the
     dtype it runs in.
     """
     weights = {

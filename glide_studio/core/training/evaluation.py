@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..diffusion import Diffusion, classifier_free_guidance, paste_known_region, sample
 from ..model import GlideModel
-from ..tokenizer import Tokenizer
+from ..text.tokenizer import Tokenizer
 from .batches import encode_captions
 from .synthetic import PALETTE, SyntheticScenes, nearest_colour
 

@@ -21,7 +21,7 @@ import torch
 
 from ..diffusion import Diffusion
 from ..model import GlideModel, build_model
-from ..tokenizer import Tokenizer
+from ..text.tokenizer import Tokenizer
 from .batches import Batch, make_batch
 from .checkpointing import TRAINING_FORMAT, atomic_save, read_training_state
 from .datasets import ExampleSource

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..model import GlideModel
 from ..model.layers import timestep_embedding
-from ..tokenizer import Tokenizer
+from ..text.tokenizer import Tokenizer
 from .batches import encode_captions
 from .loop import TEXT_ENCODER_PREFIXES
 from .synthetic import PALETTE, SHAPES, caption_for, random_spec

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.presets import DEFAULT_PRESET, PRESETS
-from ...core.request import SAMPLERS, RequestError, StageSettings
+from ...core.generation.presets import DEFAULT_PRESET, PRESETS
+from ...core.generation.request import SAMPLERS, RequestError, StageSettings
 from ..icons import icon
 from ..settings import GenerationDefaults
 

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .compositing import RegionPlan, plan_region
-from .diffusion import (
+from ..diffusion import (
     Denoiser,
     Diffusion,
     NoiseSource,
@@ -28,11 +27,12 @@ from .diffusion import (
     paste_known_region,
     sample,
 )
-from .events import Candidate, Event, Finished, Preview, Started
-from .imaging import from_tensor
-from .model import Conditioning, GlideModel
-from .request import EditRequest
-from .tokenizer import Tokenizer
+from ..generation.events import Candidate, Event, Finished, Preview, Started
+from ..generation.request import EditRequest
+from ..model import Conditioning, GlideModel
+from ..text.tokenizer import Tokenizer
+from .compositing import RegionPlan, plan_region
+from .tensors import from_tensor
 
 __all__ = ["Inpainter", "StageModel"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .region import Box
+from ..imaging.region import Box
 
 __all__ = ["Candidate", "Event", "Finished", "Preview", "Started"]
 

@@ -47,7 +47,7 @@ class StageSettings:
         if self.sampler not in SAMPLERS:
             raise RequestError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         object.__setattr__(self, "steps", str(self.steps).strip())
-        from .diffusion.schedule import ScheduleError, space_timesteps
+        from ..diffusion.schedule import ScheduleError, space_timesteps
 
         try:
             space_timesteps(1000, self.steps)

@@ -16,17 +16,17 @@ from typing import Any
 
 import torch
 
-from .checkpoints import load_model_and_options
+from ..pipeline.inpaint import Inpainter, StageModel
+from ..text.tokenizer import BPETokenizer, load_tokenizer
+from ..weights.checkpoints import load_model_and_options
+from ..weights.released import ReleasedFile, released_options
+from ..weights.store import ModelStore, StoreError
 from .devices import choose_device, compute_dtype, describe_device
 from .optimize import optimize_for_inference
-from .pipeline import Inpainter, StageModel
-from .released import ReleasedFile, released_options
-from .store import ModelStore, StoreError
-from .tokenizer import BPETokenizer, load_tokenizer
 
 __all__ = ["DEMO_DIR", "EDITOR_FILES", "Engine", "EngineError", "load_demo", "load_engine"]
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[3] / "resources" / "demo"
 DEMO_MANIFEST = "demo_inpaint.json"
 EDITOR_FILES = ("base-inpaint", "upsample-inpaint", "encoder", "bpe")
 """The released files the full editor uses."""

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .devices import choose_device, compute_dtype
-from .model import GlideModel, ModelConfig, build_model
+from ..model import GlideModel, ModelConfig, build_model
+from ..runtime.devices import choose_device, compute_dtype
 
 __all__ = [
     "CheckpointError",

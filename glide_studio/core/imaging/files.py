@@ -1,7 +1,7 @@
-"""Images in and out: files to arrays, arrays to model tensors, resizing, feathering.
+"""Image and mask files to arrays.
 
 Arrays are RGB uint8 (H, W, 3) and masks bool (H, W) with True = regenerate.
-Tensors are float NCHW in [-1, 1], as the models want them.
+No torch here: the editing layer and the window use this before any model loads.
 """
 
 from __future__ import annotations
@@ -11,22 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch import Tensor
 
 __all__ = [
     "ImageError",
     "LoadedImage",
-    "feather_alpha",
-    "from_tensor",
     "image_from_pil",
     "load_image",
     "load_mask",
     "mask_from_pil",
-    "resize",
-    "to_tensor",
 ]
 
 MAX_PIXELS = 200_000_000
@@ -125,46 +118,3 @@ def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
             f"{path}: the mask is {mask.shape[1]}×{mask.shape[0]} but the image is {size[0]}×{size[1]}"
         )
     return mask
-
-
-# -- tensors -------------------------------------------------------------------------
-
-
-def to_tensor(rgb: np.ndarray, *, device: torch.device | str = "cpu") -> Tensor:
-    """RGB uint8 (H, W, 3) → float32 (1, 3, H, W) in [-1, 1]."""
-    t = torch.from_numpy(np.array(rgb, dtype=np.uint8)).to(device)
-    return t.permute(2, 0, 1)[None].float() / 127.5 - 1
-
-
-def from_tensor(x: Tensor) -> np.ndarray:
-    """float (N, 3, H, W) in [-1, 1] → uint8 (N, H, W, 3), rounded."""
-    x = ((x.detach().float() + 1) * 127.5).round().clamp(0, 255)
-    return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Bicubic, antialiased when shrinking, for float NCHW tensors."""
-    size = (size, size) if isinstance(size, int) else size
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrinking)
-
-
-def feather_alpha(mask: Tensor, radius: int) -> Tensor:
-    """1 on the mask, falling smoothly to 0 over ``2·radius`` pixels outside it.
-
-    ``mask`` is float (N, 1, H, W) with 1 = regenerate. Dilating by the radius
-    and then blurring twice with boxes of half that radius gives a nearly Gaussian
-    ramp that is exactly 1 on the mask and exactly 0 from 2·radius outside it, so
-    pixels beyond that band are never touched.
-    """
-    if radius <= 0:
-        return mask.clone()
-    k = 2 * radius + 1
-    grown = F.max_pool2d(mask, k, stride=1, padding=radius)
-    half = max(radius // 2, 1)
-    soft = grown
-    for _ in range(2):
-        soft = F.avg_pool2d(soft, 2 * half + 1, stride=1, padding=half, count_include_pad=False)
-    return torch.maximum(soft, mask).clamp(0, 1)

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .imaging import feather_alpha, resize, to_tensor
-from .region import Box, mask_bounds, region_of_interest
+from ..imaging.region import Box, mask_bounds, region_of_interest
+from .tensors import feather_alpha, resize, to_tensor
 
 __all__ = ["RegionPlan", "plan_region"]
 

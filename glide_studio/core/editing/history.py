@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .region import Box, mask_bounds
+from ..imaging.region import Box, mask_bounds
 
 __all__ = ["AppliedEdit", "ImagePatch", "MaskPatch", "changed_box", "make_thumbnail"]
 

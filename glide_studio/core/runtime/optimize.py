@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 
-from .model import GlideModel
+from ..model import GlideModel
 
 __all__ = ["Layout", "optimize_for_inference"]
 

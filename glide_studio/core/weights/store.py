@@ -246,8 +246,8 @@ def _check_checkpoint(options: Mapping[str, Any], path: Path, *, shown: Path) ->
     """Compare keys and shapes with a model built on the meta device: no weights are allocated."""
     import torch
 
+    from ..model import build_model
     from .checkpoints import CheckpointError, check_state_dict, read_state_dict
-    from .model import build_model
 
     try:
         state_dict = read_state_dict(path)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..generation.request import EditRequest
+from ..imaging.files import LoadedImage, load_image
+from ..imaging.metadata import save_image
+from ..imaging.region import Box, mask_bounds, region_of_interest
 from .history import AppliedEdit, ImagePatch, MaskPatch, changed_box, make_thumbnail
-from .imaging import LoadedImage, load_image
-from .metadata import save_image
-from .region import Box, mask_bounds, region_of_interest
-from .request import EditRequest
 
 __all__ = ["EDITS_KEY", "Document"]
 

@@ -1,0 +1,1 @@
+"""Pictures without models: image and mask files, their metadata, and region geometry (no torch)."""

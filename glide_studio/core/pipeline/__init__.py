@@ -1,0 +1,1 @@
+"""Requests to pixels: the model stages, the region plan and compositing."""

@@ -1,0 +1,1 @@
+"""Running models here: device and precision choice, layout, and the loaded engine."""

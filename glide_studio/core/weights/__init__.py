@@ -1,0 +1,1 @@
+"""Released weights: where they live, how they are fetched, checked and loaded."""
