@@ -2,7 +2,9 @@
 
 Order: ``Started``, then for each stage its ``Preview`` events (one per
 sampling step), then one ``Candidate`` per result, then ``Finished``. A run
-that is cancelled simply ends early (the consumer stops iterating).
+whose cancel token is set ends with ``Cancelled`` (keeping the candidates that
+were already complete); a consumer may also simply stop iterating. ``Failed``
+is what a remote run reports instead of raising.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from ..imaging.region import Box
 
-__all__ = ["Candidate", "Event", "Finished", "Preview", "Started"]
+__all__ = ["Cancelled", "Candidate", "Event", "Failed", "Finished", "Preview", "Started"]
 
 
 @dataclass(frozen=True)
@@ -57,4 +59,19 @@ class Finished:
     seconds: float
 
 
-Event = Started | Preview | Candidate | Finished
+@dataclass(frozen=True, eq=False)
+class Cancelled:
+    """The run stopped early on request; ``candidates`` are those already complete."""
+
+    candidates: tuple[Candidate, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The run failed; ``message`` is written for the user."""
+
+    message: str
+
+
+Event = Started | Preview | Candidate | Finished | Cancelled | Failed
