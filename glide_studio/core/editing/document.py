@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,12 +24,55 @@ from ..generation.request import EditRequest
 from ..imaging.files import LoadedImage, load_image
 from ..imaging.metadata import save_image
 from ..imaging.region import Box, mask_bounds, region_of_interest
-from .history import AppliedEdit, ImagePatch, MaskPatch, changed_box, make_thumbnail
+from .history import AppliedEdit, EditRecord, ImagePatch, MaskPatch, changed_box, make_thumbnail
 
-__all__ = ["EDITS_KEY", "Document"]
+__all__ = ["EDITS_KEY", "Document", "RecordedEdit", "read_recorded_edits"]
 
 EDITS_KEY = "glide_studio:edits"
-"""PNG text chunk holding every applied edit's parameters as a JSON list, oldest first."""
+"""PNG text chunk holding every applied edit's parameters as a JSON list, oldest first.
+
+Each entry is the edit's parameters (strings, for people and other tools) and,
+under ``"record"``, its ``EditRecord`` (settings, compressed mask, region).
+"""
+
+
+@dataclass(frozen=True, eq=False)
+class RecordedEdit:
+    """An edit made in an earlier session, read from a file's text chunks: shown, not undoable."""
+
+    parameters: dict[str, str]
+    record: EditRecord | None
+
+    @property
+    def prompt(self) -> str:
+        return self.parameters.get("prompt", "")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.parameters)
+        if self.record is not None:
+            out["record"] = self.record.to_json()
+        return out
+
+
+def read_recorded_edits(text: Mapping[str, str]) -> tuple[RecordedEdit, ...]:
+    """The edit list of a file this program saved; damaged entries are skipped, not fatal."""
+    try:
+        entries = json.loads(text.get(EDITS_KEY, "[]"))
+    except (ValueError, TypeError):
+        return ()
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        record = None
+        if isinstance(entry.get("record"), dict):
+            try:
+                record = EditRecord.from_json(entry["record"])
+            except ValueError:
+                record = None
+        parameters = {str(k): str(v) for k, v in entry.items() if k != "record"}
+        out.append(RecordedEdit(parameters, record))
+    return tuple(out)
 
 
 class Document:
@@ -53,6 +98,17 @@ class Document:
         self._mask_box_valid = True
         self.path = Path(path) if path is not None else None
         self.text = dict(text or {})
+        self.earlier_edits = read_recorded_edits(self.text)
+        """Edits recorded in the file this document was opened from."""
+        self.owns_file = False
+        """True once this program wrote ``path`` in this session: only then may Save overwrite it."""
+        self.icc_profile: bytes | None = None
+        self.exif: bytes | None = None
+        self.source16: np.ndarray | None = None
+        """The 16-bit pixels of a 16-bit source, kept so that saving loses no precision."""
+        self.frames = 1
+        self.project_path: Path | None = None
+        """The project file (``.glide``) this session was opened from or last saved to."""
         self._edits: list[AppliedEdit] = []
         self._state = 0
         self._next_state = 1
@@ -60,7 +116,12 @@ class Document:
 
     @classmethod
     def from_loaded(cls, loaded: LoadedImage, path: str | Path | None = None) -> Document:
-        return cls(loaded.rgb, alpha=loaded.alpha, path=path, text=loaded.text)
+        doc = cls(loaded.rgb, alpha=loaded.alpha, path=path, text=loaded.text)
+        doc.icc_profile = getattr(loaded, "icc_profile", None)
+        doc.exif = getattr(loaded, "exif", None)
+        doc.source16 = getattr(loaded, "rgb16", None)
+        doc.frames = int(getattr(loaded, "frames", 1) or 1)
+        return doc
 
     @classmethod
     def open(cls, path: str | Path) -> Document:
@@ -175,23 +236,35 @@ class Document:
         """An ``EditRequest`` for the current image and mask (raises ``RequestError``)."""
         return EditRequest(image=self._rgb, mask=self._mask, prompt=prompt, **settings)  # type: ignore[arg-type]
 
-    def make_edit(self, result: np.ndarray, box: Box, parameters: Mapping[str, str]) -> AppliedEdit | None:
-        """Prepare (not apply) an edit that puts ``result``'s pixels inside ``box`` into the image.
+    def make_edit(
+        self,
+        pixels: np.ndarray,
+        box: Box,
+        parameters: Mapping[str, str],
+        *,
+        record: EditRecord | None = None,
+    ) -> AppliedEdit | None:
+        """Prepare (not apply) an edit that puts ``pixels`` (the pixels of ``box``) into the image.
 
-        ``result`` is a whole edited picture (a candidate); only the box is
-        kept, shrunk to the pixels that really differ. The edit also clears the
-        mask, so that the next region starts from nothing. None if it would
-        change no pixel.
+        Only the box is kept, shrunk to the pixels that really differ. The edit
+        also clears the mask, so that the next region starts from nothing. None
+        if it would change no pixel.
         """
-        box = box.clipped(self.width, self.height)
-        before, after = self._rgb[box.slices], np.asarray(result)[box.slices]
-        changed = changed_box(before, after, box) if box.width > 0 and box.height > 0 else None
+        pixels = np.asarray(pixels)
+        if pixels.shape[:2] != (box.height, box.width) or box.clipped(self.width, self.height) != box:
+            raise ValueError(f"the pixels ({pixels.shape[1::-1]}) do not fill {box} inside the picture")
+        before = self._rgb[box.slices]
+        changed = changed_box(before, pixels, box) if box.width > 0 and box.height > 0 else None
         if changed is None:
             return None
+        inner = (
+            slice(changed.top - box.top, changed.bottom - box.top),
+            slice(changed.left - box.left, changed.right - box.left),
+        )
         image = ImagePatch(
             changed,
             self._rgb[changed.slices].copy(),
-            np.array(np.asarray(result)[changed.slices], dtype=np.uint8, copy=True),
+            np.array(pixels[inner], dtype=np.uint8, copy=True),
             before_state=self._state,
             after_state=self._next_state,
         )
@@ -202,7 +275,22 @@ class Document:
             mask = MaskPatch.capture(
                 self._mask[mask_box.slices], np.zeros_like(self._mask[mask_box.slices]), mask_box
             )
-        return AppliedEdit(dict(parameters), image, mask, make_thumbnail(image.after))
+        return AppliedEdit(dict(parameters), image, mask, make_thumbnail(image.after), record)
+
+    def restored_edit(
+        self,
+        box: Box,
+        before: np.ndarray,
+        after: np.ndarray,
+        parameters: Mapping[str, str],
+        *,
+        cleared: MaskPatch | None,
+        record: EditRecord | None,
+    ) -> AppliedEdit:
+        """An edit read back from a project file, to be applied on top of the current state."""
+        image = ImagePatch(box, before, after, before_state=self._state, after_state=self._next_state)
+        self._next_state += 1
+        return AppliedEdit(dict(parameters), image, cleared, make_thumbnail(after), record)
 
     def apply_edit(self, edit: AppliedEdit) -> None:
         self._rgb[edit.image.box.slices] = edit.image.after
@@ -230,16 +318,15 @@ class Document:
         that a picture edited over several sessions keeps its whole story.
         ``metadata.save_image`` adds the ``parameters`` summary and ``Software``.
         """
-        earlier: list[dict[str, str]] = []
-        try:
-            loaded = json.loads(self.text.get(EDITS_KEY, "[]"))
-            earlier = [dict(e) for e in loaded if isinstance(e, dict)]
-        except (ValueError, TypeError):
-            pass
-        edits = earlier + [e.parameters for e in self._edits]
+        edits = [e.to_json() for e in self.earlier_edits]
+        for edit in self._edits:
+            entry: dict[str, Any] = dict(edit.parameters)
+            if edit.record is not None:
+                entry["record"] = edit.record.to_json()
+            edits.append(entry)
         chunks = {k: v for k, v in self.text.items() if k not in (EDITS_KEY, "parameters", "Software")}
         if edits:
-            chunks.update(edits[-1])
+            chunks.update({k: str(v) for k, v in edits[-1].items() if k != "record"})
             chunks[EDITS_KEY] = json.dumps(edits)
         return chunks
 
@@ -254,10 +341,21 @@ class Document:
         """
         path = Path(path)
         png = path.suffix.lower() == ".png"
+        source = {
+            "icc_profile": self.icc_profile,
+            "exif": self.exif,
+            "source16": self.source16 if png else None,
+        }
         save_image(
-            path, self._rgb, alpha=self._alpha, info=self.text_chunks() if png else None, quality=quality
+            path,
+            self._rgb,
+            alpha=self._alpha,
+            info=self.text_chunks() if png else None,
+            quality=quality,
+            **{k: v for k, v in source.items() if v is not None},
         )
         if remember:
             self.path = path
             self.saved_state = self._state
+            self.owns_file = True
         return path

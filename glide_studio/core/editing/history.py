@@ -7,13 +7,16 @@ before and after (masks bit-packed, eight pixels per byte).
 
 from __future__ import annotations
 
+import base64
+import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..imaging.region import Box, mask_bounds
 
-__all__ = ["AppliedEdit", "ImagePatch", "MaskPatch", "changed_box", "make_thumbnail"]
+__all__ = ["AppliedEdit", "EditRecord", "ImagePatch", "MaskPatch", "changed_box", "make_thumbnail"]
 
 
 def changed_box(before: np.ndarray, after: np.ndarray, within: Box) -> Box | None:
@@ -90,6 +93,61 @@ class ImagePatch:
 
 
 @dataclass(frozen=True, eq=False)
+class EditRecord:
+    """Everything needed to regenerate an edit exactly from the picture it was made on.
+
+    ``settings`` are the request's settings for this candidate alone (its own
+    seed, one candidate); the mask is kept bit-packed inside its bounds.
+    """
+
+    settings: dict[str, Any]
+    mask_box: Box
+    mask_bits: bytes = field(repr=False)
+    region: Box
+    """The square the model saw, in image coordinates."""
+    model: str = ""
+
+    @classmethod
+    def capture(cls, settings: dict[str, Any], mask: np.ndarray, region: Box, model: str = "") -> EditRecord:
+        box = mask_bounds(mask)
+        if box is None:
+            raise ValueError("an edit record needs a non-empty mask")
+        bits = np.packbits(np.asarray(mask[box.slices], dtype=bool), axis=None).tobytes()
+        return cls(dict(settings), box, bits, region, model)
+
+    def mask(self, width: int, height: int) -> np.ndarray:
+        """The whole mask (True = regenerated) for a picture of this size."""
+        out = np.zeros((height, width), dtype=bool)
+        count = self.mask_box.width * self.mask_box.height
+        bits = np.unpackbits(np.frombuffer(self.mask_bits, np.uint8), count=count).astype(bool)
+        out[self.mask_box.slices] = bits.reshape(self.mask_box.height, self.mask_box.width)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """For PNG text chunks and project manifests: the mask compressed and base64-encoded."""
+        b = self.mask_box
+        return {
+            "settings": self.settings,
+            "mask_box": [b.left, b.top, b.right, b.bottom],
+            "mask": base64.b64encode(zlib.compress(self.mask_bits, 9)).decode("ascii"),
+            "region": [self.region.left, self.region.top, self.region.right, self.region.bottom],
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EditRecord:
+        """Raises ``ValueError`` for malformed data."""
+        try:
+            bits = zlib.decompress(base64.b64decode(data["mask"]))
+            box, region = Box(*map(int, data["mask_box"])), Box(*map(int, data["region"]))
+            if len(bits) != (box.width * box.height + 7) // 8:
+                raise ValueError("the mask does not match its box")
+            return cls(dict(data["settings"]), box, bits, region, str(data.get("model", "")))
+        except (KeyError, TypeError, zlib.error, ValueError) as exc:
+            raise ValueError(f"malformed edit record: {exc}") from None
+
+
+@dataclass(frozen=True, eq=False)
 class AppliedEdit:
     """A candidate committed to the picture, with what is needed to show, record and undo it."""
 
@@ -100,6 +158,8 @@ class AppliedEdit:
     """The mask that was cleared when the edit was applied (restored on undo)."""
     thumbnail: np.ndarray = field(repr=False)
     """RGB uint8, at most 96 px on the longer side: the edited region after the edit."""
+    record: EditRecord | None = None
+    """How to regenerate it (None for edits read from a file that did not record it)."""
 
     @property
     def prompt(self) -> str:

@@ -43,14 +43,48 @@ class Preview:
     x0, with alpha = the feathered edit mask, to be drawn scaled onto ``box``."""
 
 
-@dataclass(frozen=True, eq=False)
 class Candidate:
-    index: int
-    seed: int
-    image: np.ndarray
-    """The whole edited picture, RGB uint8, same size as the request's image."""
-    box: Box
-    """Where it differs from the original (the grown mask's bounds)."""
+    """One result: only the pixels of the box where it differs from the original.
+
+    Sixteen candidates of a 24-megapixel photo would cost a gigabyte as whole
+    pictures; as patches they cost what the region costs. ``image`` composes
+    the whole picture on demand from the (shared, read-only) original.
+    """
+
+    __slots__ = ("box", "index", "original", "patch", "seed")
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        seed: int,
+        box: Box,
+        patch: np.ndarray | None = None,
+        original: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+    ) -> None:
+        if patch is None:
+            if image is None:
+                raise ValueError("a candidate needs its patch (or a whole image to cut it from)")
+            patch = np.asarray(image)[box.slices]
+            original = image if original is None else original
+        patch = np.array(patch, dtype=np.uint8, copy=True)
+        if patch.shape[:2] != (box.height, box.width):
+            raise ValueError(f"the patch is {patch.shape[1::-1]} but its box is {box.width}×{box.height}")
+        patch.setflags(write=False)
+        self.index, self.seed, self.box, self.patch, self.original = index, seed, box, patch, original
+
+    @property
+    def image(self) -> np.ndarray:
+        """The whole edited picture (RGB uint8), composed now from the original and the patch."""
+        if self.original is None:
+            raise ValueError("this candidate carries only its patch")
+        out = np.array(self.original, copy=True)
+        out[self.box.slices] = self.patch
+        return out
+
+    def __repr__(self) -> str:
+        return f"Candidate(index={self.index}, seed={self.seed}, box={self.box})"
 
 
 @dataclass(frozen=True, eq=False)

@@ -56,8 +56,8 @@ class RegionPlan:
         alpha = F.adaptive_avg_pool2d(self.alpha, resolution)[0, 0]
         return (alpha * 255).round().to(torch.uint8).numpy()
 
-    def composite(self, image: np.ndarray, result: Tensor) -> np.ndarray:
-        """Blend one (1, 3, R, R) result into a copy of the full image."""
+    def composite_patch(self, image: np.ndarray, result: Tensor) -> np.ndarray:
+        """The pixels of ``changed`` after blending one (1, 3, R, R) result into ``image``."""
         up = resize(result.float().cpu(), self.side).clamp(-1, 1)
         up = (up[0] + 1) * 127.5  # (3, S, S) in 0..255
         c = self.changed
@@ -67,8 +67,12 @@ class RegionPlan:
         alpha = self.alpha[0, :, rows, cols]
         # Where alpha is 0 this is the original value exactly, so untouched pixels stay bit-identical.
         blended = original + alpha * (up[:, rows, cols] - original)
+        return blended.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+    def composite(self, image: np.ndarray, result: Tensor) -> np.ndarray:
+        """A copy of the whole image with one result blended in."""
         out = image.copy()
-        out[c.slices] = blended.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        out[self.changed.slices] = self.composite_patch(image, result)
         return out
 
 

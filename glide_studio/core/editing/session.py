@@ -1,0 +1,325 @@
+"""The editing session: one document, its undo history and the current run.
+
+Everything a user can lose lives here, once, without Qt: the pixels and the
+mask (``Document``), the applied edits and strokes with undo/redo, and the run
+in progress or waiting to be applied (its request, candidates and selection).
+The window observes it through ``subscribe`` and keeps no state of its own;
+tests and scripts drive it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
+from ..generation.request import EditRequest
+from ..generation.settings_codec import request_from_settings, request_settings
+from ..imaging.region import Box
+from .document import Document
+from .history import AppliedEdit, EditRecord, MaskPatch
+from .run import Run, RunStatus
+from .steps import ApplyStep, InvertMaskStep, MaskStep, Step
+from .undo import UndoHistory
+
+__all__ = ["Change", "ChangeKind", "EditingSession", "SessionError", "StaleCandidatesError"]
+
+
+class SessionError(RuntimeError):
+    """An action that does not fit the session's state; the message is for the user."""
+
+
+class StaleCandidatesError(SessionError):
+    """The picture changed after the candidates were generated."""
+
+
+class ChangeKind(Enum):
+    IMAGE = "image"
+    MASK = "mask"
+    HISTORY = "history"
+    RUN = "run"
+    SAVED = "saved"
+    PROMPT = "prompt"
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: ChangeKind
+    box: Box | None = None
+    """The part of the picture or mask that changed, when known."""
+
+
+Listener = Callable[[Change], None]
+
+
+class EditingSession:
+    def __init__(self, document: Document, *, undo_limit: int = 500) -> None:
+        self.document = document
+        self.history = UndoHistory(limit=undo_limit)
+        self.run: Run | None = None
+        self.prompt = ""
+        self.revision = 0
+        """Bumped by every change worth autosaving."""
+        self._listeners: list[Listener] = []
+
+    # -- observing ------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` after every change; returns the function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _notify(self, kind: ChangeKind, box: Box | None = None, *, content: bool = True) -> None:
+        if content:
+            self.revision += 1
+        change = Change(kind, box)
+        for listener in list(self._listeners):
+            listener(change)
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def modified(self) -> bool:
+        return self.document.modified
+
+    @property
+    def stale(self) -> bool:
+        """The run's candidates were made from a picture that has changed since."""
+        return self.run is not None and self.run.image_state != self.document.image_state
+
+    @property
+    def pending_candidates(self) -> int:
+        """Finished candidates that were neither applied nor discarded."""
+        run = self.run
+        return len(run.candidates) if run is not None and not run.running else 0
+
+    @property
+    def unapplied_work(self) -> str:
+        """What would be lost by replacing this session, in words ('' when nothing)."""
+        parts = []
+        if self.pending_candidates:
+            parts.append(f"{self.pending_candidates} candidate(s) that were not applied")
+        if self.run is not None and self.run.running:
+            parts.append("a generation in progress")
+        if self.modified:
+            parts.append("unsaved edits")
+        return " and ".join(parts)
+
+    def set_prompt(self, prompt: str) -> None:
+        if prompt != self.prompt:
+            self.prompt = prompt
+            self._notify(ChangeKind.PROMPT)
+
+    def mark_saved(self) -> None:
+        self._notify(ChangeKind.SAVED, content=False)
+
+    # -- mask -------------------------------------------------------------------------------
+
+    def paint(self, box: Box, where: np.ndarray, value: bool) -> None:
+        """Part of a stroke in progress (its undo step comes with ``push_mask_patch``)."""
+        self.document.paint(box, where, value)
+        self._notify(ChangeKind.MASK, box)
+
+    def push_mask_patch(self, patch: MaskPatch, label: str, *, applied: bool = True) -> None:
+        """Record a finished stroke (already painted) or apply and record a prepared patch."""
+        if not applied:
+            self._apply_mask_patch(patch, forward=True)
+        self._push(MaskStep(patch, label))
+
+    def fill_mask(self, value: bool) -> bool:
+        """Mask everything (True) or clear the mask (False) as one undo step; False if nothing changed."""
+        patch = self.document.fill_patch(value)
+        if patch is None:
+            return False
+        self.push_mask_patch(patch, "Select all" if value else "Clear mask", applied=False)
+        return True
+
+    def invert_mask(self) -> None:
+        self._invert_mask()
+        self._push(InvertMaskStep())
+
+    def set_mask(self, mask: np.ndarray, label: str) -> bool:
+        """Replace the whole mask (e.g. from a file) as one undo step."""
+        doc = self.document
+        patch = MaskPatch.capture(doc.mask, np.asarray(mask, dtype=bool), doc.bounds)
+        if patch is None:
+            return False
+        self.push_mask_patch(patch, label, applied=False)
+        return True
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(self, request: EditRequest, *, model: str = "") -> Run:
+        """A new run for ``request`` (made from this document); replaces any finished one."""
+        if self.run is not None and self.run.running:
+            raise SessionError("A generation is already running (Esc cancels it).")
+        if request.image.shape != self.document.rgb.shape:
+            raise SessionError("The request was made for another picture.")
+        self._set_run(Run(request=request, image_state=self.document.image_state, model=model))
+        return self.run  # type: ignore[return-value]
+
+    def handle(self, event: Event) -> None:
+        """Feed one event of the current run (previews change nothing here: the canvas draws them)."""
+        run = self.run
+        if run is None or isinstance(event, Preview):
+            return
+        if isinstance(event, Started):
+            run.started = event
+        elif isinstance(event, Candidate):
+            run.candidates.append(event)
+        elif isinstance(event, Finished):
+            self._end(RunStatus.FINISHED, event.candidates)
+            return
+        elif isinstance(event, Cancelled):
+            self._end(RunStatus.CANCELLED, event.candidates)
+            return
+        elif isinstance(event, Failed):
+            self.fail(event.message)
+            return
+        self._notify(ChangeKind.RUN, content=isinstance(event, Candidate))
+
+    def cancelled(self) -> None:
+        """The run stopped on request without a final event (the consumer stopped iterating)."""
+        if self.run is not None and self.run.running:
+            self._end(RunStatus.CANCELLED, tuple(self.run.candidates))
+
+    def fail(self, message: str) -> None:
+        if self.run is not None and self.run.running:
+            self.run.message = message
+            self._end(RunStatus.FAILED, tuple(self.run.candidates))
+
+    def _end(self, status: RunStatus, candidates: tuple[Candidate, ...]) -> None:
+        run = self.run
+        assert run is not None
+        run.status = status
+        known = {c.index for c in run.candidates}
+        run.candidates.extend(c for c in candidates if c.index not in known)
+        run.candidates.sort(key=lambda c: c.index)
+        if run.candidates and run.candidate(run.selected) is None:
+            run.selected = run.candidates[0].index
+        if status is not RunStatus.FINISHED and not run.candidates:
+            self._set_run(None)  # nothing to keep; the caller reports why
+            return
+        self._notify(ChangeKind.RUN)
+
+    def select(self, index: int) -> None:
+        if self.run is not None and index != self.run.selected and 0 <= index < self.run.expected:
+            self.run.selected = index
+            self._notify(ChangeKind.RUN, content=False)
+
+    def discard(self) -> None:
+        """Drop the candidates (a running run must be cancelled by its owner first)."""
+        if self.run is not None and not self.run.running:
+            self._set_run(None)
+
+    def apply(self, index: int | None = None) -> AppliedEdit | None:
+        """Commit a candidate as one undo step that also clears the mask; None if it changes no pixel."""
+        run = self.run
+        if run is None or not run.applicable:
+            raise SessionError("There is no finished candidate to apply.")
+        if self.stale:
+            raise StaleCandidatesError(
+                "The picture changed after these candidates were generated (an edit was applied or "
+                "undone), so applying one would overwrite that change. Generate again."
+            )
+        cand = run.candidate(run.selected if index is None else index)
+        if cand is None:
+            raise SessionError("That candidate has not arrived.")
+        edit = self.document.make_edit(
+            cand.patch, cand.box, self._parameters(run, cand), record=self._record(run, cand)
+        )
+        if edit is None:
+            self._set_run(None)
+            return None
+        self._apply_edit(edit, forward=True)
+        self._set_run(None)
+        self._push(ApplyStep(edit, run))
+        return edit
+
+    @staticmethod
+    def _parameters(run: Run, cand: Candidate) -> dict[str, str]:
+        parameters = {**run.request.describe(), "seed": str(cand.seed), "candidates": "1"}
+        if run.model:
+            parameters["model"] = run.model
+        return parameters
+
+    @staticmethod
+    def _record(run: Run, cand: Candidate) -> EditRecord:
+        settings = {**request_settings(run.request), "seed": cand.seed, "candidates": 1}
+        region = run.box if run.box is not None else cand.box
+        return EditRecord.capture(settings, run.request.mask, region, run.model)
+
+    def regeneration_request(self, edit: AppliedEdit) -> EditRequest:
+        """The request that made ``edit`` (an applied edit), on the picture it was made on.
+
+        Running it gives the edit's pixels again: same picture, mask, settings and seed.
+        """
+        if edit.record is None:
+            raise SessionError("This edit was not recorded with its settings, so it cannot be regenerated.")
+        edits = self.document.edits
+        if edit not in edits:
+            raise SessionError("Only applied edits can be regenerated.")
+        picture = np.array(self.document.rgb, copy=True)
+        for later in reversed(edits[edits.index(edit) :]):
+            picture[later.image.box.slices] = later.image.before
+        mask = edit.record.mask(self.document.width, self.document.height)
+        return request_from_settings(edit.record.settings, image=picture, mask=mask)
+
+    # -- undo ---------------------------------------------------------------------------------
+
+    def undo(self) -> bool:
+        if self.run is not None and self.run.running:
+            return False
+        done = self.history.undo(self)
+        if done:
+            self._notify(ChangeKind.HISTORY)
+        return done
+
+    def redo(self) -> bool:
+        if self.run is not None and self.run.running:
+            return False
+        done = self.history.redo(self)
+        if done:
+            self._notify(ChangeKind.HISTORY)
+        return done
+
+    def go_to(self, index: int) -> None:
+        """Undo or redo until ``index`` steps are applied (the History panel's clicks)."""
+        while self.history.index > index and self.undo():
+            pass
+        while self.history.index < index and self.redo():
+            pass
+
+    def applied_edit_steps(self) -> list[tuple[int, ApplyStep]]:
+        """(history position after the step, step) for every applied-edit step, oldest first."""
+        return [(i + 1, s) for i, s in enumerate(self.history.steps) if isinstance(s, ApplyStep)]
+
+    def _push(self, step: Step) -> None:
+        self.history.push(step)
+        self._notify(ChangeKind.HISTORY, content=False)
+
+    # -- primitive changes (the steps call these) ---------------------------------------------
+
+    def _apply_mask_patch(self, patch: MaskPatch, *, forward: bool) -> None:
+        self.document.apply_mask_patch(patch, forward=forward)
+        self._notify(ChangeKind.MASK, patch.box)
+
+    def _invert_mask(self) -> None:
+        self.document.invert_mask()
+        self._notify(ChangeKind.MASK, self.document.bounds)
+
+    def _apply_edit(self, edit: AppliedEdit, *, forward: bool) -> None:
+        if forward:
+            self.document.apply_edit(edit)
+        else:
+            self.document.revert_edit(edit)
+        self._notify(ChangeKind.IMAGE, edit.image.box)
+        if edit.mask is not None:
+            self._notify(ChangeKind.MASK, edit.mask.box)
+
+    def _set_run(self, run: Run | None) -> None:
+        self.run = run
+        self._notify(ChangeKind.RUN)

@@ -1,0 +1,72 @@
+"""Undo steps: each holds a compact patch (or nothing) and applies itself to a session.
+
+A step is created already applied; ``undo`` and ``redo`` move the session back
+and forth. Applying a candidate is one step that also remembers the run it came
+from, so that undoing it brings the other candidates back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from .history import AppliedEdit, MaskPatch
+from .run import Run
+
+if TYPE_CHECKING:
+    from .session import EditingSession
+
+__all__ = ["ApplyStep", "InvertMaskStep", "MaskStep", "Step"]
+
+
+class Step(Protocol):
+    label: str
+
+    def undo(self, session: EditingSession) -> None: ...
+
+    def redo(self, session: EditingSession) -> None: ...
+
+
+class MaskStep:
+    """A stroke, shape, clear or select-all."""
+
+    def __init__(self, patch: MaskPatch, label: str) -> None:
+        self.patch = patch
+        self.label = label
+
+    def undo(self, session: EditingSession) -> None:
+        session._apply_mask_patch(self.patch, forward=False)
+
+    def redo(self, session: EditingSession) -> None:
+        session._apply_mask_patch(self.patch, forward=True)
+
+
+class InvertMaskStep:
+    """Inverting twice restores the mask, so this step stores nothing."""
+
+    label = "Invert mask"
+
+    def undo(self, session: EditingSession) -> None:
+        session._invert_mask()
+
+    def redo(self, session: EditingSession) -> None:
+        session._invert_mask()
+
+
+class ApplyStep:
+    """A candidate committed to the picture, with the run it was picked from."""
+
+    def __init__(self, edit: AppliedEdit, run: Run | None) -> None:
+        self.edit = edit
+        self.run = run
+        prompt = edit.prompt or "(no prompt)"
+        self.label = f"Apply “{prompt[:40]}”"
+
+    def undo(self, session: EditingSession) -> None:
+        session._apply_edit(self.edit, forward=False)
+        if session.run is None:  # never at the cost of newer candidates (they just became stale)
+            session._set_run(self.run)
+
+    def redo(self, session: EditingSession) -> None:
+        session._apply_edit(self.edit, forward=True)
+        if session.run is self.run:
+            session._set_run(None)
