@@ -55,6 +55,7 @@ class Actions:
     paste: QAction
     save: QAction
     save_as: QAction
+    save_project: QAction
     export: QAction
     quit: QAction
     undo: QAction
@@ -85,6 +86,7 @@ class Actions:
         return [
             self.save,
             self.save_as,
+            self.save_project,
             self.export,
             self.select_all,
             self.clear_mask,
@@ -102,10 +104,17 @@ def _specs(w: MainWindow) -> dict[str, tuple[str, Callable[[], object], str | No
     """name: (menu text, slot, icon, shortcuts, tooltip)."""
     files, gen, canvas = w.files, w.generation, w.canvas
     return {
-        "open": ("&Open…", files.open_dialog, "open", ("Ctrl+O",), "Open an image"),
+        "open": ("&Open…", files.open_dialog, "open", ("Ctrl+O",), "Open a picture or a project"),
         "paste": ("&Paste Image", files.paste, None, ("Ctrl+V",), "Open the image on the clipboard"),
         "save": ("&Save", files.save, "save", ("Ctrl+S",), "Save as PNG with the edit parameters"),
         "save_as": ("Save &As…", files.save_as, None, ("Ctrl+Shift+S",), ""),
+        "save_project": (
+            "Save &Project…",
+            files.save_project,
+            None,
+            ("Ctrl+Alt+S",),
+            "Save everything (edits with undo, mask, prompt, candidates) in a .glide project",
+        ),
         "export": ("&Export…", files.export, None, ("Ctrl+E",), "Export a JPEG or WebP copy"),
         "quit": ("&Quit", w.close, None, ("Ctrl+Q",), ""),
         "select_all": ("Select &All", w.select_all, "select-all", ("Ctrl+A",), "Mask the whole picture"),
@@ -137,15 +146,12 @@ TOOL_TIPS = {
 
 
 def _undo_redo(w: MainWindow) -> tuple[QAction, QAction]:
-    undo = w.undo_stack.createUndoAction(w, "&Undo")
-    undo.setIcon(icon("undo"))
-    undo.setShortcuts([QKeySequence("Ctrl+Z")])
-    undo.setToolTip("Undo the last stroke or edit (Ctrl+Z)")
-    redo = w.undo_stack.createRedoAction(w, "&Redo")
-    redo.setIcon(icon("redo"))
-    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-    redo.setToolTip("Redo (Ctrl+Shift+Z)")
-    w.addActions([undo, redo])
+    undo = make_action(
+        w, "&Undo", w.undo, icon_name="undo", shortcuts=("Ctrl+Z",), tip="Undo the last stroke or edit"
+    )
+    redo = make_action(
+        w, "&Redo", w.redo, icon_name="redo", shortcuts=("Ctrl+Shift+Z", "Ctrl+Y"), tip="Redo what was undone"
+    )
     return undo, redo
 
 

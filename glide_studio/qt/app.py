@@ -6,6 +6,7 @@ bright or tinted surroundings); one blue accent marks the primary action.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -120,13 +121,24 @@ def run_window(
     settings_file: str | Path | None = None,
     store_locator: Callable[[], Any] | None = None,
 ) -> int:
-    """Create the app and the main window, open ``image`` if given, run until the window closes."""
+    """Create the app and the main window, offer to restore crashed work, open ``image`` if given,
+    and run until the window closes.
+
+    The process ends as soon as the model thread has stopped; a thread stuck in
+    a long operation cannot keep it alive past the window's short wait.
+    """
     from .main_window import MainWindow
 
     app = create_application()
     store = QSettings(str(settings_file), QSettings.Format.IniFormat) if settings_file else QSettings()
     window = MainWindow(settings=Settings(store), engine_factory=factory, store_locator=store_locator)
     window.show()
-    if image is not None:
+    restored = window.recovery.offer_restore(window.files.replace)
+    if image is not None and not restored:
         window.files.open_path(Path(image))
-    return app.exec()
+    code = app.exec()
+    if not window.service.wait_stopped(200):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # the worker is stuck inside an operation that cannot be interrupted
+    return code

@@ -22,9 +22,9 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 
 from ..core.imaging.region import Box
-from .document_model import DocumentModel
 from .mask_tools import Tool, ToolSession
 from .overlays import BrushCursor, ImageLayer, MaskOverlay, OutlineItem, PreviewItem, RegionItem
+from .session_model import SessionModel
 
 __all__ = ["MAX_BRUSH", "CanvasView"]
 
@@ -43,7 +43,7 @@ class CanvasView(QGraphicsView):
     openRequested = Signal()
     """The empty canvas was double-clicked."""
 
-    def __init__(self, model: DocumentModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._model = model
         self.setScene(QGraphicsScene(self))
@@ -70,7 +70,7 @@ class CanvasView(QGraphicsView):
         self._pan_from: QPointF | None = None
         self._region_timer = QTimer(self, singleShot=True, interval=0)
         self._region_timer.timeout.connect(self.refresh_region)
-        model.documentReplaced.connect(self._rebuild)
+        model.sessionReplaced.connect(self._rebuild)
         model.imageChanged.connect(self._on_image_changed)
         model.maskChanged.connect(self._on_mask_changed)
         self._rebuild()

@@ -42,14 +42,19 @@ def show_info(parent: QWidget | None, title: str, text: str) -> None:
     QMessageBox.information(parent, title, text)
 
 
-def ask_yes_no(parent: QWidget | None, title: str, text: str) -> bool:
+def ask_yes_no(parent: QWidget | None, title: str, text: str, *, default_yes: bool = True) -> bool:
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-    answer = QMessageBox.question(parent, title, text, buttons, QMessageBox.StandardButton.Yes)
+    default = QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.No
+    answer = QMessageBox.question(parent, title, text, buttons, default)
     return answer == QMessageBox.StandardButton.Yes
 
 
-def ask_save_changes(parent: QWidget | None, title: str) -> str:
-    """'save', 'discard' or 'cancel' for a document with unsaved edits."""
+def ask_save_changes(parent: QWidget | None, title: str, what: str = "edits that are not saved") -> str:
+    """'save', 'discard' or 'cancel' before work would be lost.
+
+    The default is Save, which never overwrites the picture the user opened
+    (the first save of an opened image goes to Save As).
+    """
     buttons = (
         QMessageBox.StandardButton.Save
         | QMessageBox.StandardButton.Discard
@@ -58,7 +63,7 @@ def ask_save_changes(parent: QWidget | None, title: str) -> str:
     answer = QMessageBox.question(
         parent,
         "Unsaved changes",
-        f"“{title}” has edits that are not saved. Save them first?",
+        f"“{title}” has {what}. Save first?",
         buttons,
         QMessageBox.StandardButton.Save,
     )

@@ -1,8 +1,11 @@
-"""Open, paste, drop, save, export, recent files, and the unsaved-changes question.
+"""Open, paste, drop, save, projects, export, recent files, and the "lose this work?" question.
 
-Every failure ends in a message box and leaves the open document exactly as
-it was: a file is read completely before it replaces anything, and saving
-writes a temporary file that is renamed only once complete.
+Every failure ends in a message box and leaves the open session exactly as it
+was: a file is read completely before it replaces anything, and saving writes
+a temporary file that is renamed only once complete. Saving never destroys the
+source: the first save of a picture opened from a file goes to Save As with a
+``NAME-edited.png`` suggestion, and Save overwrites only a file this program
+wrote in this session (Save As asks before replacing any existing file).
 """
 
 from __future__ import annotations
@@ -11,20 +14,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QObject, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QImage, QUndoStack
+from PySide6.QtGui import QAction, QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from ..core.editing.document import Document
+from ..core.editing.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
+from ..core.editing.session import EditingSession
 from ..core.imaging.files import ImageError
 from .convert import qimage_to_arrays
 from .dialogs import ask_save_changes, show_error
-from .document_model import DocumentModel
+from .session_model import SessionModel
 from .settings import Settings
 
 __all__ = ["OPEN_FILTER", "FileActions"]
 
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
+OPEN_FILTER = (
+    "Pictures and projects (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif *.glide);;"
+    "GLIDE Studio projects (*.glide);;All files (*)"
+)
 SAVE_FILTER = "PNG image, with edit parameters (*.png)"
+PROJECT_FILTER = "GLIDE Studio project (*.glide)"
 EXPORT_FILTER = "JPEG image (*.jpg *.jpeg);;WebP image (*.webp);;PNG image (*.png)"
 
 
@@ -37,14 +46,13 @@ class FileActions(QObject):
     def __init__(
         self,
         *,
-        model: DocumentModel,
-        stack: QUndoStack,
+        model: SessionModel,
         settings: Settings,
         parent: QWidget,
         before_replace: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(parent)
-        self._model, self._stack, self._settings, self._parent = model, stack, settings, parent
+        self._model, self._settings, self._parent = model, settings, parent
         self._before_replace = before_replace
         self.recent_menu = QMenu("Open &Recent", parent)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
@@ -53,26 +61,35 @@ class FileActions(QObject):
 
     def open_dialog(self) -> bool:
         path, _ = QFileDialog.getOpenFileName(
-            self._parent, "Open image", self._settings.last_folder, OPEN_FILTER
+            self._parent, "Open picture or project", self._settings.last_folder, OPEN_FILTER
         )
         return bool(path) and self.open_path(Path(path))
 
     def open_path(self, path: Path) -> bool:
-        """Open a file; on any problem show why and keep the current document."""
+        """Open a picture or a project; on any problem show why and keep the current session."""
         if not self.maybe_save():
             return False
         try:
-            document = Document.open(path)
-        except ImageError as exc:
-            show_error(self._parent, "Cannot open image", str(exc))
+            if path.suffix.lower() == PROJECT_SUFFIX:
+                session = load_project(path)
+            else:
+                session = EditingSession(Document.open(path))
+        except (ImageError, ProjectError) as exc:
+            show_error(self._parent, f"Cannot open {_kind(path)}", str(exc))
             return False
         except MemoryError:
-            show_error(self._parent, "Cannot open image", f"{path}: not enough memory to open this image")
+            show_error(self._parent, f"Cannot open {_kind(path)}", f"{path}: not enough memory to open it")
             return False
         self._settings.add_recent(path)
         self._settings.last_folder = str(path.resolve().parent)
-        self._replace(document)
-        self.message.emit(f"Opened {path.name} ({document.width}×{document.height})")
+        self.replace(session)
+        doc = session.document
+        note = ""
+        if doc.frames > 1:
+            note = f" · it has {doc.frames} frames: only the first is edited and saved"
+        elif doc.earlier_edits:
+            note = f" · {len(doc.earlier_edits)} earlier edit(s) recorded in it are listed in History"
+        self.message.emit(f"Opened {path.name} ({doc.width}×{doc.height}){note}")
         return True
 
     def open_image(self, image: QImage, source: str) -> bool:
@@ -85,7 +102,7 @@ class FileActions(QObject):
         rgb, alpha = qimage_to_arrays(image)
         document = Document(rgb, alpha=alpha)
         document.saved_state = -1  # never saved: closing asks about it
-        self._replace(document)
+        self.replace(EditingSession(document))
         self.message.emit(f"Pasted an image from the {source} ({document.width}×{document.height})")
         return True
 
@@ -109,11 +126,10 @@ class FileActions(QObject):
         show_error(self._parent, "Cannot open", f"The {source} holds neither an image nor an image file.")
         return False
 
-    def _replace(self, document: Document) -> None:
+    def replace(self, session: EditingSession) -> None:
+        """Make ``session`` the open one (the caller has asked about the current one)."""
         self._before_replace()
-        self._stack.clear()
-        self._model.set_document(document)
-        self._stack.setClean()
+        self._model.set_session(session)
         self.documentOpened.emit()
 
     def _fill_recent(self) -> None:
@@ -131,17 +147,18 @@ class FileActions(QObject):
     def _open_recent(self, path: str) -> None:
         if not Path(path).is_file():
             self._settings.remove_recent(path)
-            show_error(self._parent, "Cannot open image", f"{path}: the file no longer exists")
+            show_error(self._parent, f"Cannot open {_kind(Path(path))}", f"{path}: the file no longer exists")
             return
         self.open_path(Path(path))
 
     # -- saving -----------------------------------------------------------------------------
 
     def save(self) -> bool:
+        """Save the picture; only a PNG this program wrote in this session is overwritten without asking."""
         doc = self._model.document
         if doc is None:
             return False
-        if doc.path is None or doc.path.suffix.lower() != ".png":
+        if doc.path is None or not doc.owns_file or doc.path.suffix.lower() != ".png":
             return self.save_as()
         return self._write(doc, doc.path, remember=True)
 
@@ -149,34 +166,60 @@ class FileActions(QObject):
         doc = self._model.document
         if doc is None:
             return False
-        suggested = self._suggest(doc, ".png")
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Save image", suggested, SAVE_FILTER)
-        if not path:
+        path = self._ask_path("Save picture", self._suggest(doc, ".png"), SAVE_FILTER)
+        if path is None:
             return False
-        target = Path(path)
-        if target.suffix.lower() != ".png":
-            target = target.with_name(target.name + ".png")
+        target = path if path.suffix.lower() == ".png" else path.with_name(path.name + ".png")
         return self._write(doc, target, remember=True)
+
+    def save_project(self) -> bool:
+        """Everything (edits with undo, mask, prompt, candidates) in a ``.glide`` project."""
+        session = self._model.session
+        if session is None:
+            return False
+        doc = session.document
+        target = doc.project_path
+        if target is None:
+            path = self._ask_path("Save project", self._suggest(doc, PROJECT_SUFFIX), PROJECT_FILTER)
+            if path is None:
+                return False
+            target = (
+                path if path.suffix.lower() == PROJECT_SUFFIX else path.with_name(path.name + PROJECT_SUFFIX)
+            )
+        try:
+            save_project(session, target)
+        except OSError as exc:
+            show_error(self._parent, "Cannot save", f"{target}: {exc.strerror or exc}")
+            return False
+        doc.project_path = target
+        doc.saved_state = doc.image_state
+        session.mark_saved()
+        self._settings.add_recent(target)
+        self.message.emit(f"Saved the project {target}")
+        return True
 
     def export(self) -> bool:
         """A JPEG/WebP (or PNG) copy; the document keeps its own file and unsaved state."""
         doc = self._model.document
         if doc is None:
             return False
-        path, _ = QFileDialog.getSaveFileName(
-            self._parent, "Export image", self._suggest(doc, ".jpg"), EXPORT_FILTER
-        )
-        if not path:
+        path = self._ask_path("Export picture", self._suggest(doc, ".jpg"), EXPORT_FILTER)
+        if path is None:
             return False
-        target = Path(path)
-        if target.suffix.lower() not in (".jpg", ".jpeg", ".webp", ".png"):
-            target = target.with_name(target.name + ".jpg")
-        return self._write(doc, target, remember=False)
+        if path.suffix.lower() not in (".jpg", ".jpeg", ".webp", ".png"):
+            path = path.with_name(path.name + ".jpg")
+        return self._write(doc, path, remember=False)
+
+    def _ask_path(self, title: str, suggested: str, filters: str) -> Path | None:
+        # Qt's dialog asks before replacing an existing file.
+        path, _ = QFileDialog.getSaveFileName(self._parent, title, suggested, filters)
+        return Path(path) if path else None
 
     def _suggest(self, doc: Document, suffix: str) -> str:
-        folder = doc.path.parent if doc.path is not None else Path(self._settings.last_folder)
-        stem = doc.path.stem if doc.path is not None else "untitled"
-        if doc.path is not None and doc.path.suffix.lower() != suffix and suffix == ".png":
+        source = doc.project_path if suffix == PROJECT_SUFFIX and doc.project_path else doc.path
+        folder = source.parent if source is not None else Path(self._settings.last_folder)
+        stem = source.stem if source is not None else "untitled"
+        if source is not None and not doc.owns_file and suffix != PROJECT_SUFFIX:
             stem += "-edited"
         return str(folder / f"{stem}{suffix}")
 
@@ -189,16 +232,31 @@ class FileActions(QObject):
         self._settings.last_folder = str(path.resolve().parent)
         if remember:
             self._settings.add_recent(path)
-            self._model.mark_saved()
+            session = self._model.session
+            if session is not None:
+                session.mark_saved()
         self.message.emit(f"{'Saved' if remember else 'Exported'} {path}")
         return True
 
     def maybe_save(self) -> bool:
-        """Ask before unsaved edits are lost; True when it is fine to go on."""
-        doc = self._model.document
-        if doc is None or not doc.modified:
+        """Ask before work would be lost; True when it is fine to go on.
+
+        Unapplied candidates and a painted mask count as work: Save then writes
+        a project, which keeps them.
+        """
+        session = self._model.session
+        if session is None:
             return True
-        answer = ask_save_changes(self._parent, doc.title)
+        masked = session.document.mask_box() is not None
+        keeps_more = session.pending_candidates > 0 or masked
+        if not session.modified and not keeps_more:
+            return True
+        what = session.unapplied_work or "a painted mask"
+        answer = ask_save_changes(self._parent, session.document.title, what)
         if answer == "save":
-            return self.save()
+            return self.save_project() if keeps_more else self.save()
         return answer == "discard"
+
+
+def _kind(path: Path) -> str:
+    return "project" if path.suffix.lower() == PROJECT_SUFFIX else "image"

@@ -1,52 +1,38 @@
-"""Runs as the user sees them: request out, live previews in, candidates to pick from.
+"""Runs as the user sees them: wiring between the session's run, the worker, the canvas and the strip.
 
-Connects the worker's signals to the canvas, the prompt panel's progress bar
-and the candidates strip. Previews are coalesced: each one replaces the
-previous pending frame, and frames are drawn at most ~30 times a second, so a
-fast model cannot flood the event loop and a slow one still shows every step.
+The run itself (request, candidates, selection, how it ended) lives in the
+core editing session. This controller starts runs, feeds the worker's events
+into the session, and draws: live previews on the canvas (coalesced: each
+frame replaces the previous pending one, at most ~30 a second, so a fast model
+cannot flood the event loop and a slow one still shows every step),
+thumbnails in the strip, progress and the time left in the prompt panel.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QUndoStack
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QWidget
 
-from ..core.editing.document import Document
-from ..core.generation.events import Candidate, Finished, Preview, Started
-from ..core.generation.request import EditRequest, RequestError
+from ..core.editing.run import Run
+from ..core.editing.session import SessionError
+from ..core.generation.events import Cancelled, Candidate, Finished, Preview, Started
+from ..core.generation.progress import ProgressClock
+from ..core.generation.request import RequestError
 from ..core.imaging.region import Box
 from .canvas import CanvasView
 from .convert import rgb_to_qimage, rgba_to_qimage
-from .dialogs import show_error, show_info
-from .document_model import DocumentModel
+from .dialogs import ask_yes_no, show_error, show_info
 from .panels.candidates import THUMB, CandidatesStrip
 from .panels.prompt_panel import PromptPanel
-from .undo_commands import ApplyEditCommand
+from .session_model import SessionModel
 from .worker import InpaintService
 
 __all__ = ["MIN_FRAME_INTERVAL_MS", "GenerationController"]
 
 MIN_FRAME_INTERVAL_MS = 33
-STAGE_NAMES = {"base": "Base", "upsample": "Upsampling"}
-
-
-@dataclass(eq=False)
-class _Run:
-    document: Document
-    state: int
-    request: EditRequest
-    started: float = field(default_factory=time.perf_counter)
-    box: Box | None = None
-    stages: tuple[str, ...] = ()
-    steps: tuple[int, ...] = ()
-    stage_started: float = 0.0
-    candidates: list[Candidate] = field(default_factory=list)
-    context: QImage | None = None
-    """The original pixels of the region box (clipped to the image), for thumbnails."""
 
 
 class GenerationController(QObject):
@@ -55,27 +41,28 @@ class GenerationController(QObject):
     """A short status-bar line."""
     frameDrawn = Signal()
     """A preview frame reached the canvas (coalesced; for tests and diagnostics)."""
+    applied = Signal()
+    """A candidate became part of the picture (the window autosaves at once)."""
 
     def __init__(
         self,
         *,
         service: InpaintService,
-        model: DocumentModel,
+        model: SessionModel,
         canvas: CanvasView,
         panel: PromptPanel,
         strip: CandidatesStrip,
-        stack: QUndoStack,
         parent: QWidget,
     ) -> None:
         super().__init__(parent)
         self._service, self._model, self._canvas = service, model, canvas
-        self._panel, self._strip, self._stack, self._parent = panel, strip, stack, parent
-        self._run: _Run | None = None
+        self._panel, self._strip, self._parent = panel, strip, parent
         self._pending: Preview | None = None
         self._shown: Preview | None = None
         self._last_frame = 0.0
-        self._rates: dict[str, float] = {}
-        """Seconds per step of each stage in the last run, for the time-left estimate."""
+        self._context: QImage | None = None
+        """The original pixels of the run's region box (clipped to the image), for thumbnails."""
+        self._clock = ProgressClock()
         self._frame_timer = QTimer(self, singleShot=True)
         self._frame_timer.timeout.connect(self._draw_pending)
         service.started.connect(self._on_started)
@@ -90,214 +77,236 @@ class GenerationController(QObject):
         strip.selected.connect(self.select)
         strip.applyRequested.connect(self.apply)
         strip.discardRequested.connect(self.discard)
-        model.documentReplaced.connect(self._on_document_replaced)
+        model.runChanged.connect(self._on_run_changed)
+        model.historyChanged.connect(self._on_run_changed)
+        model.sessionReplaced.connect(self._on_session_replaced)
 
     @property
     def running(self) -> bool:
         return self._service.busy
 
+    @property
+    def run(self) -> Run | None:
+        session = self._model.session
+        return session.run if session is not None else None
+
     # -- commands ----------------------------------------------------------------------------
 
     def generate(self) -> bool:
         """Start a run for the current mask and settings; False (with a message) if it cannot start."""
-        doc = self._model.document
+        session = self._model.session
         if self._service.busy:
             self.message.emit("A generation is already running (Esc cancels it).")
             return False
-        if doc is None:
+        if session is None:
             self.message.emit("Open a photo first.")
             return False
-        if doc.mask_box() is None:
+        if session.document.mask_box() is None:
             self.message.emit("Paint over the region to change first: the mask is empty.")
             return False
+        if session.pending_candidates and not session.stale:
+            question = f"Replace the {session.pending_candidates} candidate(s) that were not applied?"
+            if not ask_yes_no(self._parent, "Generate again", question, default_yes=False):
+                return False
         try:
             settings = self._panel.request_settings()
             settings["seed"] = self._panel.next_seed()
-            request = doc.request(self._panel.prompt.toPlainText().strip(), **settings)
-        except RequestError as exc:
+            prompt = self._panel.prompt.toPlainText().strip()
+            request = session.document.request(prompt, **settings)
+            engine = self._service.engine
+            session.start_run(request, model=engine.description if engine is not None else "")
+        except (RequestError, SessionError) as exc:
             show_error(self._parent, "Cannot generate", str(exc))
             return False
-        self._run = _Run(doc, doc.image_state, request)
+        session.set_prompt(prompt)
         self._pending = self._shown = None
         self._canvas.clear_preview()
-        self._strip.begin(request.seeds)
+        self._clock.begin()
         self._panel.show_progress(0.0, "Starting…")
         if not self._service.generate(request):
-            self._run = None
+            session.fail("The model thread is not running.")
             return False
+        self._canvas.setFocus()
         return True
 
     def cancel(self) -> None:
         if self._service.busy:
             self._service.cancel()
-            self._panel.show_progress(self._panel.progress.value() / 1000, "Cancelling after this step…")
+            self._panel.show_progress(self._panel.progress.value() / 1000, "Cancelling…")
 
     def select(self, index: int) -> None:
         """Show candidate ``index`` in place (or its live preview during a run)."""
-        run = self._run
-        if run is None:
+        session = self._model.session
+        if session is None or session.run is None:
             return
-        if index < len(run.candidates):
-            cand = run.candidates[index]
-            box = cand.box
-            self._canvas.show_preview(rgb_to_qimage(cand.image[box.slices]), box)
+        session.select(index)
+        cand = session.run.candidate(index)
+        if cand is not None:
+            self._canvas.show_preview(rgb_to_qimage(cand.patch), cand.box)
         elif self._service.busy and self._pending is None and self._shown is not None:
             self._pending = self._shown  # redraw the latest frame with the new selection
             self._frame_timer.start(0)
 
     def apply(self, index: int | None = None) -> bool:
         """Commit a candidate to the picture as one undo step (which also clears the mask)."""
-        run, doc = self._run, self._model.document
-        index = self._strip.current if index is None else index
-        if run is None or not self._strip.final or doc is None or not 0 <= index < len(run.candidates):
+        session = self._model.session
+        run = self.run
+        if session is None or run is None or not run.applicable:
             return False
-        if doc is not run.document or doc.image_state != run.state:
-            show_error(
-                self._parent,
-                "Cannot apply",
-                "The picture changed after these candidates were generated (an edit was applied or undone), "
-                "so applying one would overwrite that change. Generate again.",
-            )
+        try:
+            edit = session.apply(index)
+        except SessionError as exc:
+            show_error(self._parent, "Cannot apply", str(exc))
             return False
-        cand = run.candidates[index]
-        parameters = {**run.request.describe(), "seed": str(cand.seed), "candidates": "1"}
-        if self._service.engine is not None:
-            parameters["model"] = self._service.engine.description
-        edit = doc.make_edit(cand.image, cand.box, parameters)
-        self._clear_candidates()
         if edit is None:
             show_info(self._parent, "Nothing to apply", "This candidate is identical to the picture.")
             return False
-        self._stack.push(ApplyEditCommand(self._model, edit))
+        self._canvas.setFocus()
         self.message.emit(f"Applied “{edit.prompt or '(no prompt)'}” (seed {edit.seed}). Ctrl+Z undoes it.")
+        self.applied.emit()
         return True
 
     def discard(self) -> None:
+        session = self._model.session
         if self._service.busy:
             self.cancel()
-        self._clear_candidates()
-        self.message.emit("Candidates discarded; the picture is unchanged.")
+            return
+        if session is not None and session.run is not None:
+            session.discard()
+            self.message.emit(
+                "Candidates discarded; the picture is unchanged (Ctrl+Z brings back an applied one)."
+            )
 
-    def shutdown(self) -> bool:
-        """Stop any run and the model thread (the window is closing)."""
+    def shutdown(self) -> None:
+        """Stop any run and ask the model thread to end (the window is closing); never blocks."""
         self._frame_timer.stop()
-        return self._service.shutdown()
+        self._service.shutdown()
 
-    def _clear_candidates(self) -> None:
-        self._run = None
-        self._pending = self._shown = None
-        self._frame_timer.stop()
-        self._canvas.clear_preview()
-        self._strip.clear()
-        self._panel.show_progress(0.0, " ")
+    # -- drawing the session's run ----------------------------------------------------------------
+
+    def _on_run_changed(self) -> None:
+        session = self._model.session
+        run = self.run
+        self._strip.show_run(run, stale=bool(session and session.stale))
+        if run is None:
+            self._pending = self._shown = None
+            self._frame_timer.stop()
+            self._canvas.clear_preview()
+            if not self._service.busy:
+                self._panel.show_progress(0.0, " ")
+            return
+        cand = run.selected_candidate
+        if cand is not None and not run.running:
+            self._canvas.show_preview(rgb_to_qimage(cand.patch), cand.box)
+        if run.box is not None and self._context is None:
+            inner = run.box.clipped(run.request.image.shape[1], run.request.image.shape[0])
+            self._context = rgb_to_qimage(run.request.image[inner.slices])
+        if not run.running:
+            for c in run.candidates:
+                self._strip.set_thumbnail(c.index, self._thumbnail(run, rgb_to_qimage(c.patch), c.box))
+
+    def _on_session_replaced(self) -> None:
+        if self._service.busy:
+            self._service.cancel()
+        self._context = None
+        self._on_run_changed()
 
     # -- worker events ------------------------------------------------------------------------
 
+    def _feed(self, event: object) -> None:
+        session = self._model.session
+        if session is not None and session.run is not None and session.run.running:
+            session.handle(event)  # type: ignore[arg-type]
+
     def _on_started(self, event: Started) -> None:
-        run = self._run
-        if run is None:
-            return
-        run.box, run.stages, run.steps = event.box, event.stages, event.steps
-        run.stage_started = time.perf_counter()
-        inner = event.box.clipped(run.request.image.shape[1], run.request.image.shape[0])
-        run.context = rgb_to_qimage(run.request.image[inner.slices])
+        self._context = None
+        self._clock.stages(event.stages, event.steps)
+        self._feed(event)
         if event.prompt_truncated:
             self.message.emit("The prompt is longer than the model reads; its end was ignored.")
 
     def _on_preview(self, stage: str, step: int, total: int, event: Preview) -> None:
-        run = self._run
-        if run is None or self._service.cancelling:
+        run = self.run
+        if run is None or not run.running or self._service.cancelling:
             return
         now = time.perf_counter()
-        if step == 1:
-            run.stage_started = now
-        elif step == total:
-            self._rates[stage] = (now - run.stage_started) / max(total - 1, 1)
-        self._show_progress(run, stage, step, total, now)
+        self._clock.step(stage, step, now)
+        self._panel.show_progress(
+            self._clock.fraction(stage, step), self._clock.describe(stage, step, total, now)
+        )
         self._pending = event
         if not self._frame_timer.isActive():
             wait = MIN_FRAME_INTERVAL_MS - (now - self._last_frame) * 1000
             self._frame_timer.start(max(0, round(wait)))
 
     def _draw_pending(self) -> None:
-        event, run = self._pending, self._run
+        event, run = self._pending, self.run
         self._pending = None
-        if event is None or run is None or self._service.cancelling:
+        if event is None or run is None or not run.running or self._service.cancelling:
             return
         self._last_frame = time.perf_counter()
         self._shown = event
         images = [rgba_to_qimage(image) for image in event.images]
-        selected = max(0, min(self._strip.current, len(images) - 1))
-        if selected >= len(run.candidates):
+        selected = max(0, min(run.selected, len(images) - 1))
+        if run.candidate(selected) is None:
             self._canvas.show_preview(images[selected], event.box)
         for k, image in enumerate(images):
-            if k >= len(run.candidates):
+            if run.candidate(k) is None:
                 self._strip.set_thumbnail(k, self._thumbnail(run, image))
         self.frameDrawn.emit()
 
     def _on_candidate(self, cand: Candidate) -> None:
-        run = self._run
-        if run is None:
-            return
-        run.candidates.append(cand)
-        if run.box is not None:
-            inner = run.box.clipped(cand.image.shape[1], cand.image.shape[0])
-            self._strip.set_thumbnail(
-                cand.index, self._thumbnail(run, rgb_to_qimage(cand.image[inner.slices]), full=True)
-            )
+        self._feed(cand)
+        run = self.run
+        if run is not None:
+            self._strip.set_thumbnail(cand.index, self._thumbnail(run, rgb_to_qimage(cand.patch), cand.box))
 
     def _on_finished(self, event: Finished) -> None:
-        run = self._run
-        if run is None:
-            return
-        self._frame_timer.stop()
-        self._pending = None
-        self._strip.finish()
-        self.select(max(self._strip.current, 0))
+        self._end_frames()
+        self._feed(event)
+        self._clock.finish(time.perf_counter())
         self._panel.show_progress(
             1.0, f"Done in {event.seconds:.1f} s · {len(event.candidates)} candidate(s)"
         )
         self.message.emit("Pick a candidate and Apply it, or Discard them all.")
 
     def _on_failed(self, message: str) -> None:
-        self._clear_candidates()
+        self._end_frames()
+        session = self._model.session
+        if session is not None:
+            session.fail(message)
         self._panel.show_progress(0.0, "Failed; the picture was not changed.")
         show_error(self._parent, "Generation failed", f"{message}\n\nThe picture was not changed.")
 
-    def _on_cancelled(self) -> None:
-        self._clear_candidates()
-        self._panel.show_progress(0.0, "Cancelled")
+    def _on_cancelled(self, event: Cancelled | None) -> None:
+        self._end_frames()
+        session = self._model.session
+        if session is not None and session.run is not None and session.run.running:
+            if event is not None:
+                session.handle(event)
+            else:
+                session.cancelled()
+        kept = len(event.candidates) if event is not None else 0
+        self._panel.show_progress(
+            0.0, "Cancelled" + (f" · {kept} finished candidate(s) kept" if kept else "")
+        )
         self.message.emit("Generation cancelled; the picture is unchanged.")
+
+    def _end_frames(self) -> None:
+        self._frame_timer.stop()
+        self._pending = self._shown = None
 
     def _on_busy(self, busy: bool) -> None:
         self._panel.set_running(busy)
         self.runningChanged.emit(busy)
 
-    def _on_document_replaced(self) -> None:
-        if self._service.busy:
-            self._service.cancel()
-        self._clear_candidates()
-
     # -- helpers --------------------------------------------------------------------------------
 
-    def _show_progress(self, run: _Run, stage: str, step: int, total: int, now: float) -> None:
-        index = run.stages.index(stage) if stage in run.stages else 0
-        done = sum(run.steps[:index]) + step
-        all_steps = max(sum(run.steps), 1)
-        rate = (now - run.stage_started) / max(step - 1, 1) if step > 1 else self._rates.get(stage)
-        text = f"{STAGE_NAMES.get(stage, stage)} · step {step}/{total}"
-        if rate is not None:
-            left = (total - step) * rate
-            for later, steps in zip(run.stages[index + 1 :], run.steps[index + 1 :], strict=True):
-                left += steps * self._rates.get(later, rate)
-            text += f" · about {_clock(left)} left"
-        self._panel.show_progress(done / all_steps, text)
-
-    def _thumbnail(self, run: _Run, image: QImage, *, full: bool = False) -> QPixmap:
+    def _thumbnail(self, run: Run, image: QImage, patch_box: Box | None = None) -> QPixmap:
         """The region box at thumbnail size: original context with ``image`` drawn over it.
 
-        ``full``: ``image`` is the clipped box of a final candidate; otherwise a
-        preview covering the whole (possibly overhanging) box.
+        ``patch_box``: ``image`` is a final candidate's patch covering that box;
+        otherwise a preview covering the whole (possibly overhanging) region box.
         """
         pixmap = QPixmap(THUMB, THUMB)
         pixmap.fill(QColor(29, 31, 35))
@@ -305,27 +314,22 @@ class GenerationController(QObject):
         if box is None:
             return pixmap
         height, width = run.request.image.shape[:2]
-        inner = box.clipped(width, height)
         scale = THUMB / box.width
-        target = QRectF(
-            (inner.left - box.left) * scale,
-            (inner.top - box.top) * scale,
-            inner.width * scale,
-            inner.height * scale,
-        )
+
+        def rect(b: Box) -> QRectF:
+            return QRectF(
+                (b.left - box.left) * scale, (b.top - box.top) * scale, b.width * scale, b.height * scale
+            )
+
+        context = rect(box.clipped(width, height))
         painter = QPainter(pixmap)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        if full:
-            painter.drawImage(target, image)
+        if self._context is not None:
+            painter.drawImage(context, self._context)
+        if patch_box is not None:
+            painter.drawImage(rect(patch_box), image)
         else:
-            if run.context is not None:
-                painter.drawImage(target, run.context)
-            painter.setClipRect(target)
+            painter.setClipRect(context)
             painter.drawImage(QRectF(0, 0, THUMB, THUMB), image)
         painter.end()
         return pixmap
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -2,7 +2,7 @@
 
 Each icon is drawn on a 24-unit grid with rounded 1.8-unit strokes, in the
 theme's foreground colour; ``python -m glide_studio.qt.icons DIR`` writes
-them as PNG files (the copies in resources/icons come from there).
+them as PNG files (the copies in glide_studio/resources/icons come from there).
 """
 
 from __future__ import annotations
@@ -286,4 +286,4 @@ if __name__ == "__main__":  # pragma: no cover
     from PySide6.QtGui import QGuiApplication
 
     _app_instance = QGuiApplication(sys.argv)
-    export(Path(sys.argv[1] if len(sys.argv) > 1 else "resources/icons"))
+    export(Path(sys.argv[1] if len(sys.argv) > 1 else "glide_studio/resources/icons"))

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon, QUndoStack
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QHBoxLayout,
     QLabel,
@@ -23,24 +25,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.editing.autosave import autosave_folder
 from ..core.editing.history import make_thumbnail
 from .actions import Actions, create_actions
 from .canvas import MAX_BRUSH, CanvasView
 from .convert import to_pixmap
 from .dialogs import DownloadDialog, ask_yes_no, show_error, show_info
-from .document_model import DocumentModel
 from .file_actions import FileActions
 from .generation import GenerationController
 from .mask_tools import Tool
 from .panels.candidates import CandidatesStrip
 from .panels.history_panel import HistoryPanel
 from .panels.prompt_panel import PromptPanel
+from .recovery import RecoveryController
+from .session_model import SessionModel
 from .settings import Settings
 from .status import StatusBar
-from .undo_commands import InvertMaskCommand, MaskPatchCommand
 from .worker import EngineFactory, EngineInfo, InpaintService
 
-__all__ = ["MainWindow"]
+__all__ = ["STOP_WAIT_MS", "MainWindow"]
+
+STOP_WAIT_MS = 1000
+"""How long a closing window waits for the model thread before the app quits anyway."""
 
 SHORTCUTS = """
 <table cellspacing=4>
@@ -70,20 +76,21 @@ class MainWindow(QMainWindow):
         engine_factory: EngineFactory,
         store_locator: Callable[[], Any] | None = None,
         start_engine: bool = True,
+        data_folder: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self._store_locator = store_locator
+        self._closing = ""
+        """'' while open, 'stopping' while the model thread winds down, 'done' when closed."""
         self.setWindowTitle("GLIDE Studio")
         self.setAcceptDrops(True)
-        self.model = DocumentModel(self)
-        self.undo_stack = QUndoStack(self)
-        self.undo_stack.setUndoLimit(200)
+        self.model = SessionModel(self)
         self.canvas = CanvasView(self.model)
         self.canvas.set_brush_size(settings.brush_size)
         self.prompt_panel = PromptPanel(settings.generation())
         self.candidates = CandidatesStrip()
-        self.history = HistoryPanel(self.undo_stack)
+        self.history = HistoryPanel(self.model)
         self.service = InpaintService(engine_factory, parent=self)
         self.generation = GenerationController(
             service=self.service,
@@ -91,12 +98,13 @@ class MainWindow(QMainWindow):
             canvas=self.canvas,
             panel=self.prompt_panel,
             strip=self.candidates,
-            stack=self.undo_stack,
             parent=self,
+        )
+        self.recovery = RecoveryController(
+            model=self.model, folder=data_folder or autosave_folder(), parent=self
         )
         self.files = FileActions(
             model=self.model,
-            stack=self.undo_stack,
             settings=settings,
             parent=self,
             before_replace=lambda: self.generation.discard() if self.generation.running else None,
@@ -109,7 +117,7 @@ class MainWindow(QMainWindow):
         self._ready_timer.timeout.connect(self._update_ready)
         self._connect()
         self._restore()
-        self._on_document_replaced()
+        self._on_session_replaced()
         if start_engine:
             self.service.start()
 
@@ -124,7 +132,7 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.files.recent_menu)
         file_menu.addActions([a.paste])
         file_menu.addSeparator()
-        file_menu.addActions([a.save, a.save_as, a.export])
+        file_menu.addActions([a.save, a.save_as, a.save_project, a.export])
         file_menu.addSeparator()
         file_menu.addAction(a.quit)
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -214,13 +222,13 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         m = self.model
-        m.documentReplaced.connect(self._on_document_replaced)
+        m.sessionReplaced.connect(self._on_session_replaced)
         m.maskChanged.connect(lambda _box: self._ready_timer.start())
-        for signal in (m.editsChanged, m.savedChanged, self.undo_stack.indexChanged):
+        for signal in (m.historyChanged, m.savedChanged, m.runChanged, m.imageChanged):
             signal.connect(self._update_title)
-        self.canvas.maskEdited.connect(
-            lambda patch, text: self.undo_stack.push(MaskPatchCommand(self.model, patch, text))
-        )
+            signal.connect(self._update_undo_actions)
+        self.canvas.maskEdited.connect(lambda patch, text: self.model.push_mask_patch(patch, text))
+        self.generation.applied.connect(self.recovery.saved_now)
         self.canvas.brushSizeChanged.connect(self._show_brush_size)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.canvas.openRequested.connect(self.files.open_dialog)
@@ -234,8 +242,11 @@ class MainWindow(QMainWindow):
         self.status.downloadRequested.connect(self.show_download_dialog)
         self.actions_.tools[self.canvas.tool].setChecked(True)
 
-    def _on_document_replaced(self) -> None:
+    def _on_session_replaced(self) -> None:
         doc = self.model.document
+        session = self.model.session
+        if session is not None and session.prompt:
+            self.prompt_panel.prompt.setPlainText(session.prompt)
         for action in self.actions_.document_actions:
             action.setEnabled(doc is not None)
         self.status.set_picture(doc.width if doc else None, doc.height if doc else None)
@@ -243,7 +254,36 @@ class MainWindow(QMainWindow):
         self.history.set_original_thumbnail(thumbnail)
         self.status.set_zoom(self.canvas.zoom)
         self._update_title()
+        self._update_undo_actions()
         self._update_ready()
+
+    def _update_undo_actions(self, *_: object) -> None:
+        session = self.model.session
+        idle = session is not None and (session.run is None or not session.run.running)
+        for action, possible, label, name in (
+            (
+                self.actions_.undo,
+                session and session.history.can_undo,
+                session and session.history.undo_label,
+                "Undo",
+            ),
+            (
+                self.actions_.redo,
+                session and session.history.can_redo,
+                session and session.history.redo_label,
+                "Redo",
+            ),
+        ):
+            action.setEnabled(bool(idle and possible))
+            action.setText(f"&{name} {label}" if label else f"&{name}")
+
+    def undo(self) -> None:
+        if self.model.session is not None:
+            self.model.session.undo()
+
+    def redo(self) -> None:
+        if self.model.session is not None:
+            self.model.session.redo()
 
     def _update_title(self, *_: object) -> None:
         doc = self.model.document
@@ -332,21 +372,17 @@ class MainWindow(QMainWindow):
         self.canvas.set_tool(tool)
         self.actions_.tools[tool].setChecked(True)
 
-    def _fill(self, value: bool, text: str) -> None:
-        doc = self.model.document
-        patch = doc.fill_patch(value) if doc is not None else None
-        if patch is not None:
-            self.undo_stack.push(MaskPatchCommand(self.model, patch, text, applied=False))
-
     def select_all(self) -> None:
-        self._fill(True, "Select all")
+        if self.model.session is not None:
+            self.model.session.fill_mask(True)
 
     def clear_mask(self) -> None:
-        self._fill(False, "Clear mask")
+        if self.model.session is not None:
+            self.model.session.fill_mask(False)
 
     def invert_mask(self) -> None:
-        if self.model.document is not None:
-            self.undo_stack.push(InvertMaskCommand(self.model))
+        if self.model.session is not None:
+            self.model.session.invert_mask()
 
     def reload_models(self) -> None:
         """Load the engine again (after weights were added by hand, for instance)."""
@@ -397,11 +433,36 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Ask about unsaved edits, then stop any run and wait for the model thread."""
+        """Ask about work that would be lost, then stop any run without blocking the interface.
+
+        The window hides at once; it closes for real when the model thread has
+        stopped, or after a second at most, so a stuck step cannot hang the exit.
+        """
+        if self._closing:
+            if self._closing == "done":
+                event.accept()
+            else:
+                event.ignore()  # a second request while stopping: the exit is already on its way
+            return
         if not self.files.maybe_save():
             event.ignore()
             return
+        self._closing = "stopping"
         self.save_settings()
-        self.hide()  # the current denoising step may take a moment to finish
+        self.recovery.clean_exit()
         self.generation.shutdown()
-        event.accept()
+        if not self.service.thread.isRunning():
+            event.accept()
+            return
+        event.ignore()
+        self.hide()
+        self.service.stopped.connect(self._finish_close)
+        QTimer.singleShot(STOP_WAIT_MS, self._finish_close)
+
+    def _finish_close(self) -> None:
+        """The model thread stopped (or took too long): leave; ``run_window`` ends the process."""
+        if self._closing != "stopping":
+            return
+        self._closing = "done"
+        self.close()
+        QApplication.quit()

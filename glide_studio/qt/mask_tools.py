@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPolygonF
 
 from ..core.editing.history import MaskPatch
 from ..core.imaging.region import Box
-from .document_model import DocumentModel
+from .session_model import SessionModel
 
 __all__ = ["MaskStroke", "Tool", "ToolSession", "capsule", "polygon", "rectangle", "union"]
 
@@ -113,7 +113,7 @@ def polygon(points: list[QPointF], width: int, height: int) -> tuple[Box, np.nda
 class MaskStroke:
     """One stroke or shape in progress: paints through the model, ends with one undo patch."""
 
-    def __init__(self, model: DocumentModel, value: bool) -> None:
+    def __init__(self, model: SessionModel, value: bool) -> None:
         document = model.document
         assert document is not None
         self._model = model
@@ -148,7 +148,7 @@ class ToolSession:
     fill the mask on release.
     """
 
-    def __init__(self, model: DocumentModel, show_outline: Callable[[QPainterPath], None]) -> None:
+    def __init__(self, model: SessionModel, show_outline: Callable[[QPainterPath], None]) -> None:
         self._model = model
         self._show_outline = show_outline
         self.tool = Tool.BRUSH

@@ -2,24 +2,25 @@
 
 Widgets never touch the model. ``InpaintService`` (GUI thread) owns a QThread
 on which a ``GenerationWorker`` lives; requests go over as queued calls and
-events come back as queued signals. Cancelling sets a flag that the worker
-checks after every event, i.e. between denoising steps, and then closes the
-pipeline's generator, which is all a run needs to stop.
+events come back as queued signals. Each run gets its own cancel token: the
+engine checks it between the model's blocks, so a run stops inside a slow
+step, and the worker checks it between events. Shutting down never blocks the
+GUI thread: it cancels, asks the thread to end, and ``stopped`` follows.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.generation.events import Candidate, Finished, Preview, Started
+from ..core.generation.cancel import CancelToken
+from ..core.generation.events import Cancelled, Candidate, Failed, Finished, Preview, Started
 from ..core.generation.request import EditRequest, RequestError
 
 __all__ = ["EngineInfo", "EngineLike", "GenerationWorker", "InpaintService", "describe_failure"]
@@ -101,7 +102,12 @@ def worker_threads(cores: int | None = None) -> int:
 
 
 class GenerationWorker(QObject):
-    """Lives on the model thread. Every slot runs there; every signal is queued to the GUI."""
+    """Lives on the model thread. Every slot runs there; every signal is queued to the GUI.
+
+    Every run ends with exactly one of ``finished``, ``cancelled`` or ``failed``,
+    whatever happens: a failed load, an engine that raises before its first
+    event, a pipeline that stops without a final event.
+    """
 
     engineReady = Signal(object)
     """EngineInfo, once the models are loaded."""
@@ -111,16 +117,16 @@ class GenerationWorker(QObject):
     preview = Signal(str, int, int, object)
     """stage, step (1-based), steps in the stage, and the core ``Preview`` (box + RGBA images)."""
     candidate = Signal(object)
-    """core ``Candidate``."""
+    """core ``Candidate`` (the patch of its box)."""
     finished = Signal(object)
     """core ``Finished`` with all candidates."""
     failed = Signal(str)
-    cancelled = Signal()
+    cancelled = Signal(object)
+    """core ``Cancelled`` with the candidates that were complete."""
 
-    def __init__(self, factory: EngineFactory, cancel: threading.Event, threads: int) -> None:
+    def __init__(self, factory: EngineFactory, threads: int) -> None:
         super().__init__()
         self._factory = factory
-        self._cancel = cancel
         self._threads = threads
         self._engine: EngineLike | None = None
 
@@ -146,44 +152,70 @@ class GenerationWorker(QObject):
         self._engine = None
         self.load()
 
-    @Slot(object)
-    def generate(self, request: EditRequest) -> None:
-        self.load()
-        if self._engine is None:
-            self.failed.emit("The models could not be loaded, so nothing was generated.")
-            return
-        events = self._engine.inpainter.run(request)
+    @Slot(object, object)
+    def generate(self, request: EditRequest, token: CancelToken) -> None:
+        kind, payload = "failed", "The run ended without a result."
+        events = None
         try:
-            self._stream(events)
+            self.load()
+            if self._engine is None:
+                kind, payload = "failed", "The models could not be loaded, so nothing was generated."
+            else:
+                events = _start(self._engine.inpainter, request, token)
+                kind, payload = self._stream(events, token)
         except Exception as exc:
             log.exception("generation failed")
-            self.failed.emit(describe_failure(exc))
+            kind, payload = "failed", describe_failure(exc)
         finally:
-            events.close()
+            if events is not None:
+                events.close()
+            if kind == "finished":
+                self.finished.emit(payload)
+            elif kind == "cancelled":
+                self.cancelled.emit(payload)
+            else:
+                self.failed.emit(str(payload))
 
-    def _stream(self, events: Any) -> None:
+    def _stream(self, events: Any, token: CancelToken) -> tuple[str, Any]:
+        done: list[Candidate] = []
         for event in events:
-            if self._cancel.is_set():
-                self.cancelled.emit()
-                return
+            if isinstance(event, Finished):
+                return "finished", event
+            if isinstance(event, Cancelled):
+                return "cancelled", event
+            if isinstance(event, Failed):
+                return "failed", event.message
+            if token.cancelled:
+                return "cancelled", Cancelled(candidates=tuple(done), seconds=0.0)
             if isinstance(event, Preview):
                 self.preview.emit(event.stage, event.step, event.total, event)
             elif isinstance(event, Started):
                 self.started.emit(event)
             elif isinstance(event, Candidate):
+                done.append(event)
                 self.candidate.emit(event)
-            elif isinstance(event, Finished):
-                self.finished.emit(event)
-                return
-        if self._cancel.is_set():
-            self.cancelled.emit()
+        if token.cancelled:
+            return "cancelled", Cancelled(candidates=tuple(done), seconds=0.0)
+        return "failed", "The run ended without a result."
+
+
+def _start(inpainter: Any, request: EditRequest, token: CancelToken) -> Any:
+    """The run's event stream, with the cancel token when the engine can stop inside a step."""
+    try:
+        parameters = inspect.signature(inpainter.run).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    if "cancel" in parameters:
+        return inpainter.run(request, cancel=token)
+    return inpainter.run(request)
 
 
 class InpaintService(QObject):
     """GUI-thread handle on the worker: start, generate, cancel, shut down.
 
     Re-exposes the worker's signals (connect to these). ``busy`` is True from
-    ``generate`` until finished, failed or cancelled arrives.
+    ``generate`` until the run's one final signal (finished, failed or
+    cancelled) arrives.
     """
 
     engineReady = Signal(object)
@@ -193,22 +225,24 @@ class InpaintService(QObject):
     candidate = Signal(object)
     finished = Signal(object)
     failed = Signal(str)
-    cancelled = Signal()
+    cancelled = Signal(object)
     busyChanged = Signal(bool)
+    stopped = Signal()
+    """The model thread has ended (after ``shutdown``)."""
 
     _requestLoad = Signal()
     _requestReload = Signal()
-    _requestRun = Signal(object)
+    _requestRun = Signal(object, object)
 
     def __init__(self, factory: EngineFactory, *, threads: int | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self._cancel = threading.Event()
+        self._token: CancelToken | None = None
         self._thread = QThread()
         self._thread.setObjectName("glide-model")
-        self._worker = GenerationWorker(factory, self._cancel, threads or worker_threads())
+        self._worker = GenerationWorker(factory, threads or worker_threads())
         self._worker.moveToThread(self._thread)
         self._thread.finished.connect(self._worker.deleteLater)
-        self._busy = False
+        self._thread.finished.connect(self.stopped)
         self.engine: EngineInfo | None = None
         self._wire()
 
@@ -222,11 +256,13 @@ class InpaintService(QObject):
         w.started.connect(self.started)
         w.preview.connect(self.preview)
         w.candidate.connect(self.candidate)
-        for source, target in ((w.finished, self.finished), (w.failed, self.failed)):
+        for source, target in (
+            (w.finished, self.finished),
+            (w.failed, self.failed),
+            (w.cancelled, self.cancelled),
+        ):
             source.connect(self._set_idle)
             source.connect(target)
-        w.cancelled.connect(self._set_idle)
-        w.cancelled.connect(self.cancelled)
 
     @property
     def thread(self) -> QThread:
@@ -234,7 +270,7 @@ class InpaintService(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        return self._token is not None
 
     def start(self) -> None:
         """Start the thread and load the models there (the window stays usable meanwhile)."""
@@ -248,41 +284,37 @@ class InpaintService(QObject):
 
     def generate(self, request: EditRequest) -> bool:
         """Queue a run; False (and nothing queued) while another run is still going."""
-        if self._busy or not self._thread.isRunning():
+        if self.busy or not self._thread.isRunning():
             return False
-        self._cancel.clear()
-        self._set_busy(True)
-        self._requestRun.emit(request)
+        self._token = CancelToken()
+        self.busyChanged.emit(True)
+        self._requestRun.emit(request, self._token)
         return True
 
     def cancel(self) -> None:
-        """Ask the run to stop after the current step; ``cancelled`` follows."""
-        if self._busy:
-            self._cancel.set()
+        """Ask the run to stop (inside the current step where the engine allows); ``cancelled`` follows."""
+        if self._token is not None:
+            self._token.cancel()
 
     @property
     def cancelling(self) -> bool:
-        return self._busy and self._cancel.is_set()
+        return self._token is not None and self._token.cancelled
 
-    def shutdown(self, timeout_ms: int | None = None) -> bool:
-        """Cancel any run, stop the thread and wait for it; True once it has finished."""
-        self._cancel.set()
-        if not self._thread.isRunning():
-            return True
-        self._thread.quit()
-        started = time.perf_counter()
-        done = self._thread.wait() if timeout_ms is None else self._thread.wait(timeout_ms)
-        log.debug("model thread stopped in %.2f s", time.perf_counter() - started)
-        return bool(done)
+    def shutdown(self) -> None:
+        """Cancel any run and ask the model thread to end; never blocks (``stopped`` follows)."""
+        self.cancel()
+        if self._thread.isRunning():
+            self._thread.quit()
+
+    def wait_stopped(self, timeout_ms: int) -> bool:
+        """Block up to ``timeout_ms`` for the model thread (tests and the last moment of exit)."""
+        return not self._thread.isRunning() or bool(self._thread.wait(timeout_ms))
 
     def _on_engine_ready(self, info: EngineInfo) -> None:
         self.engine = info
         self.engineReady.emit(info)
 
     def _set_idle(self, *_: object) -> None:
-        self._set_busy(False)
-
-    def _set_busy(self, busy: bool) -> None:
-        if busy != self._busy:
-            self._busy = busy
-            self.busyChanged.emit(busy)
+        if self._token is not None:
+            self._token = None
+            self.busyChanged.emit(False)

@@ -70,13 +70,21 @@ def factory(tiny, engine_calls):
 
 
 @pytest.fixture
-def window(qtbot, qapp, settings, factory):
+def window(qtbot, qapp, settings, factory, tmp_path):
     apply_theme(qapp)
-    win = MainWindow(settings=settings, engine_factory=factory)
+    win = MainWindow(settings=settings, engine_factory=factory, data_folder=tmp_path / "autosave")
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
     qtbot.waitExposed(win)
     yield win
     win.close()
-    assert win.service.thread.wait(30_000)
+    assert win.service.wait_stopped(30_000)
+
+
+@pytest.fixture(autouse=True)
+def private_data_folder(tmp_path, monkeypatch):
+    """Autosaves and recovered results go to a temporary folder, never the user's."""
+    folder = tmp_path / "user-data"
+    monkeypatch.setenv("GLIDE_STUDIO_DATA", str(folder))
+    return folder

@@ -6,6 +6,8 @@ import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from glide_studio.core.editing.document import Document
+from glide_studio.core.editing.session import EditingSession
+from glide_studio.core.generation.events import Candidate, Finished, Started
 from glide_studio.core.imaging.region import Box
 from glide_studio.qt.main_window import MainWindow
 
@@ -20,7 +22,7 @@ def photo(width: int = 160, height: int = 120, seed: int = 0) -> np.ndarray:
 
 def open_photo(win: MainWindow, width: int = 160, height: int = 120) -> Document:
     doc = Document(photo(width, height))
-    win.files._replace(doc)
+    win.files.replace(EditingSession(doc))
     return doc
 
 
@@ -57,3 +59,15 @@ def fast_settings(
     panel.candidates.setValue(candidates)
     panel.upsample.setChecked(use_up)
     panel.prompt.setPlainText("a red boat")
+
+
+def apply_pixels(win: MainWindow, box: Box, pixels: np.ndarray, *, prompt: str = "a red boat", seed: int = 7):
+    """Apply an edit without running a model: a finished one-candidate run whose patch is ``pixels``."""
+    session = win.model.session
+    assert session is not None
+    request = session.document.request(prompt, seed=seed)
+    session.start_run(request, model="test")
+    cand = Candidate(index=0, seed=seed, box=box, patch=pixels, original=request.image)
+    session.handle(Started(stages=("base",), steps=(1,), seeds=(seed,), box=box))
+    session.handle(Finished(candidates=(cand,), seconds=0.0))
+    return session.apply(0)

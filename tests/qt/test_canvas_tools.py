@@ -25,11 +25,11 @@ def test_brush_stroke_paints_along_the_path_and_is_one_undo_step(qtbot, window):
     assert mask[60, 20:110].all(), "the stroke covers its path"
     assert mask[56:64, 60].all() and not mask[67:, :].any() and not mask[:53, :].any(), "about 10 px wide"
     assert not mask[:, 125:].any()
-    assert window.undo_stack.count() == 1 and window.undo_stack.text(0) == "Brush stroke"
+    assert len(window.model.session.history.steps) == 1 and window.model.session.history.steps[0].label == "Brush stroke"
     painted = mask.copy()
-    window.undo_stack.undo()
+    window.model.session.undo()
     assert not doc.mask.any()
-    window.undo_stack.redo()
+    window.model.session.redo()
     np.testing.assert_array_equal(doc.mask, painted)
 
 
@@ -46,8 +46,8 @@ def test_eraser_and_right_button_remove_from_the_mask(qtbot, window):
     window.set_tool(Tool.BRUSH)
     drag(qtbot, window, [(50, 40), (50, 40)], button=RIGHT)
     assert not doc.mask[40, 50], "right button with the brush erases"
-    assert window.undo_stack.count() == 3
-    assert [window.undo_stack.text(i) for i in range(3)] == ["Brush stroke", "Erase stroke", "Erase stroke"]
+    assert len(window.model.session.history.steps) == 3
+    assert [s.label for s in window.model.session.history.steps] == ["Brush stroke", "Erase stroke", "Erase stroke"]
 
 
 def test_single_click_and_shift_click_line(qtbot, window):
@@ -75,8 +75,8 @@ def test_rectangle_and_lasso_fill_and_subtract(qtbot, window):
     window.set_tool(Tool.LASSO)
     drag(qtbot, window, [(100, 70), (150, 70), (150, 110), (100, 110), (100, 72)])
     assert doc.mask[75:105, 105:145].all() and not doc.mask[65, 120] and not doc.mask[90, 155]
-    assert window.undo_stack.count() == 3
-    window.undo_stack.undo()
+    assert len(window.model.session.history.steps) == 3
+    window.model.session.undo()
     assert not doc.mask[75:105, 105:145].any()
 
 
@@ -84,7 +84,7 @@ def test_undo_data_is_a_compact_patch(qtbot, window):
     doc = open_photo(window, 1200, 900)
     window.canvas.set_brush_size(20)
     drag(qtbot, window, [(500, 400), (540, 420)])
-    patch = window.undo_stack.command(0).patch
+    patch = window.model.session.history.steps[0].patch
     assert patch.box.width <= 62 and patch.box.height <= 42
     assert patch.nbytes < 2 * (62 * 42) // 8 + 16, "bit-packed, just the stroke's box"
     assert doc.mask.sum() > 0
@@ -98,10 +98,10 @@ def test_select_all_clear_invert_are_undoable(qtbot, window):
     assert not doc.mask.any()
     window.actions_.invert_mask.trigger()
     assert doc.mask.all()
-    window.undo_stack.undo()
-    window.undo_stack.undo()
+    window.model.session.undo()
+    window.model.session.undo()
     assert doc.mask.all()
-    window.undo_stack.undo()
+    window.model.session.undo()
     assert not doc.mask.any()
 
 

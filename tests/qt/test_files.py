@@ -9,24 +9,20 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
-from qt_helpers import open_photo, paint_box, photo
+from qt_helpers import apply_pixels, open_photo, paint_box, photo
 
 from glide_studio.core.editing.document import EDITS_KEY
 from glide_studio.core.imaging.files import load_image
 from glide_studio.core.imaging.region import Box
 from glide_studio.qt.main_window import MainWindow
-from glide_studio.qt.undo_commands import ApplyEditCommand
 
 
 def _apply_fake_edit(window, prompt="a red boat", seed=7):
     """Apply an edit without running a model: invert the masked pixels."""
     doc = window.model.document
     paint_box(window, Box(20, 20, 60, 50))
-    result = doc.rgb.copy()
-    result[doc.mask] = 255 - result[doc.mask]
-    edit = doc.make_edit(result, doc.mask_box(), {"prompt": prompt, "seed": str(seed), "guidance": "5"})
-    window.undo_stack.push(ApplyEditCommand(window.model, edit))
-    return edit
+    box = doc.mask_box()
+    return apply_pixels(window, box, 255 - doc.rgb[box.slices], prompt=prompt, seed=seed)
 
 
 def test_bad_files_show_an_error_and_keep_the_document(window, tmp_path, dialogs):
@@ -119,7 +115,7 @@ def test_opening_another_file_asks_about_unsaved_edits(window, tmp_path, dialogs
     assert window.model.document is doc
     dialogs.answer = QMessageBox.StandardButton.Discard
     assert window.files.open_path(other)
-    assert window.model.document.width == 50 and window.undo_stack.count() == 0
+    assert window.model.document.width == 50 and len(window.model.session.history.steps) == 0
 
 
 def test_paste_and_drop(window, tmp_path, dialogs):

@@ -10,24 +10,20 @@ from types import SimpleNamespace
 
 import numpy as np
 from PySide6.QtCore import Qt
-from qt_helpers import open_photo, paint_box
+from qt_helpers import apply_pixels, open_photo, paint_box
 
 from glide_studio.core.generation.presets import PRESETS
 from glide_studio.core.imaging.region import Box
 from glide_studio.core.weights.store import DownloadCancelled
 from glide_studio.qt.dialogs import DownloadDialog
 from glide_studio.qt.icons import ICONS, app_icon, icon
-from glide_studio.qt.undo_commands import ApplyEditCommand
 from glide_studio.qt.worker import EngineInfo, describe_failure
 
 
 def _edit(window, box: Box, value: int, prompt: str):
     doc = window.model.document
     paint_box(window, box)
-    result = doc.rgb.copy()
-    result[box.slices] = value
-    edit = doc.make_edit(result, box, {"prompt": prompt, "seed": "1", "guidance": "5"})
-    window.undo_stack.push(ApplyEditCommand(window.model, edit))
+    apply_pixels(window, box, np.full((box.height, box.width, 3), value, np.uint8), prompt=prompt, seed=1)
     return doc.rgb.copy()
 
 
@@ -48,7 +44,7 @@ def test_history_lists_edits_and_clicking_goes_back(qtbot, window):
     window.history._clicked(window.history.list.item(0))
     np.testing.assert_array_equal(doc.rgb, original)
     assert doc.edits == ()
-    window.undo_stack.redo()
+    window.model.session.redo()
     np.testing.assert_array_equal(doc.rgb, first)
 
 
@@ -81,6 +77,8 @@ def test_prompt_panel_presets_seed_and_enter(qtbot, window):
 
 def test_candidate_keys_and_stale_candidates(qtbot, window, dialogs):
     doc = open_photo(window)
+    _edit(window, Box(0, 0, 5, 5), 0, "something else")
+    before = doc.rgb.copy()
     paint_box(window, Box(40, 30, 90, 80))
     window.prompt_panel.set_steps("2", "2")
     window.prompt_panel.upsample.setChecked(False)
@@ -95,10 +93,11 @@ def test_candidate_keys_and_stale_candidates(qtbot, window, dialogs):
     window.canvas.set_comparing(True)
     assert window.canvas._preview.opacity() == 0.0
     window.canvas.set_comparing(False)
-    before = _edit(window, Box(0, 0, 5, 5), 0, "something else")
+    window.history._clicked(window.history.list.item(0))  # back to the original: the candidates go stale
+    assert window.model.session.stale and not window.candidates.apply_button.isEnabled()
     assert not window.generation.apply()
     assert dialogs.shown[-1][1] == "Cannot apply"
-    np.testing.assert_array_equal(doc.rgb, before)
+    assert not np.array_equal(doc.rgb, before), "the undo stands; nothing was applied over it"
     window.actions_.discard.trigger()
     assert window.candidates.count == 0 and not window.canvas.preview_showing
 

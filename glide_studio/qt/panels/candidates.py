@@ -1,4 +1,8 @@
-"""The candidates strip along the bottom: live thumbnails during a run, then pick, Apply or Discard."""
+"""The candidates strip along the bottom: live thumbnails during a run, then pick, Apply or Discard.
+
+It draws the session's run (``show_run``) and keeps no state of its own beyond
+the tiles' pixmaps.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.editing.run import Run, RunStatus
 from ..icons import icon
 
-__all__ = ["THUMB", "CandidatesStrip"]
+__all__ = ["THUMB", "CandidatesStrip", "untinted_icon"]
 
 THUMB = 104
 
@@ -51,7 +56,6 @@ class CandidatesStrip(QWidget):
         self.list.itemDoubleClicked.connect(lambda item: self.applyRequested.emit(self.list.row(item)))
         layout.addWidget(self.list, 1)
         layout.addLayout(self._build_buttons())
-        self._final = False
         self.clear()
 
     def _build_buttons(self) -> QVBoxLayout:
@@ -86,19 +90,34 @@ class CandidatesStrip(QWidget):
     def current(self) -> int:
         return self.list.currentRow()
 
-    @property
-    def final(self) -> bool:
-        """All candidates have arrived (they can be applied)."""
-        return self._final
-
     def clear(self) -> None:
         self.list.clear()
-        self._final = False
         self.hint.setText("Paint a region, describe it, and Generate. Candidates appear here.")
-        self._update_buttons()
+        self._update_buttons(applicable=False)
 
-    def begin(self, seeds: Sequence[int]) -> None:
-        """A run started: one placeholder tile per seed."""
+    def show_run(self, run: Run | None, *, stale: bool) -> None:
+        """Draw the session's run: one tile per candidate, its selection, what can be done."""
+        if run is None:
+            self.clear()
+            return
+        if self.list.count() != run.expected:
+            self._tiles(run.request.seeds)
+        self.list.blockSignals(True)
+        self.list.setCurrentRow(run.selected)
+        self.list.blockSignals(False)
+        arrived = {c.index for c in run.candidates}
+        for k in range(self.list.count()):
+            item = self.list.item(k)
+            missing = not run.running and k not in arrived
+            item.setFlags(
+                item.flags() & ~Qt.ItemFlag.ItemIsEnabled
+                if missing
+                else item.flags() | Qt.ItemFlag.ItemIsEnabled
+            )
+        self.hint.setText(_hint(run, stale))
+        self._update_buttons(applicable=run.applicable and not stale)
+
+    def _tiles(self, seeds: Sequence[int]) -> None:
         self.list.blockSignals(True)
         self.list.clear()
         for k, seed in enumerate(seeds):
@@ -106,31 +125,41 @@ class CandidatesStrip(QWidget):
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             item.setToolTip(f"Candidate {k + 1} (seed {seed}); press {k + 1} to view it" if k < 9 else "")
             self.list.addItem(item)
-        self.list.setCurrentRow(0)
         self.list.blockSignals(False)
-        self._final = False
-        self.hint.setText("Generating… the tiles sharpen as the model denoises.")
-        self._update_buttons()
 
     def set_thumbnail(self, index: int, pixmap: QPixmap) -> None:
         item = self.list.item(index)
         if item is not None:
-            item.setIcon(QIcon(pixmap))
-
-    def finish(self) -> None:
-        self._final = self.count > 0
-        self.hint.setText("Click a candidate to see it in place; Apply keeps it." if self._final else "")
-        self._update_buttons()
+            item.setIcon(untinted_icon(pixmap))
 
     def select(self, index: int) -> None:
         if 0 <= index < self.count:
             self.list.setCurrentRow(index)
 
     def _row_changed(self, row: int) -> None:
-        self._update_buttons()
         if row >= 0:
             self.selected.emit(row)
 
-    def _update_buttons(self) -> None:
-        self.apply_button.setEnabled(self._final and self.current >= 0)
+    def _update_buttons(self, *, applicable: bool) -> None:
+        self.apply_button.setEnabled(applicable and self.current >= 0)
         self.discard_button.setEnabled(self.count > 0)
+
+
+def untinted_icon(pixmap: QPixmap) -> QIcon:
+    """The same pixels when selected: a tinted thumbnail would lie about the result's colours."""
+    icon = QIcon()
+    for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected, QIcon.Mode.Active):
+        icon.addPixmap(pixmap, mode)
+    return icon
+
+
+def _hint(run: Run, stale: bool) -> str:
+    if run.running:
+        return "Generating… the tiles sharpen as the model denoises."
+    if stale:
+        return "The picture changed since these were made: generate again (or undo to apply one)."
+    if run.status is RunStatus.CANCELLED:
+        return f"Stopped early: {len(run.candidates)} finished candidate(s) kept. Apply one or Discard."
+    if run.status is RunStatus.FAILED:
+        return f"The run failed; {len(run.candidates)} finished candidate(s) kept."
+    return "Click a candidate to see it in place; Apply keeps it."
