@@ -45,6 +45,7 @@ from .worker import EngineFactory, EngineInfo, InpaintService
 
 __all__ = ["STOP_WAIT_MS", "MainWindow"]
 
+IDLE_STOP_MS = 50
 STOP_WAIT_MS = 1000
 """How long a closing window waits for the model thread before the app quits anyway."""
 
@@ -451,7 +452,8 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.recovery.clean_exit()
         self.generation.shutdown()
-        if not self.service.thread.isRunning():
+        if self.service.wait_stopped(IDLE_STOP_MS):  # an idle model thread ends at once
+            self._closing = "done"
             event.accept()
             return
         event.ignore()

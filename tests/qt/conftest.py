@@ -70,7 +70,7 @@ def factory(tiny, engine_calls):
 
 
 @pytest.fixture
-def window(qtbot, qapp, settings, factory, tmp_path):
+def window(qtbot, qapp, settings, factory, tmp_path, dialogs):
     apply_theme(qapp)
     win = MainWindow(settings=settings, engine_factory=factory, data_folder=tmp_path / "autosave")
     qtbot.addWidget(win)
@@ -78,6 +78,7 @@ def window(qtbot, qapp, settings, factory, tmp_path):
     win.show()
     qtbot.waitExposed(win)
     yield win
+    dialogs.answer = QMessageBox.StandardButton.Discard
     win.close()
     assert win.service.wait_stopped(30_000)
 

@@ -1,0 +1,27 @@
+"""The window says why the models could not load when a named weights folder lacks them."""
+
+from __future__ import annotations
+
+from glide_studio.core.runtime.engine import load_engine
+from glide_studio.qt.main_window import MainWindow
+
+
+def test_named_folder_without_weights_is_shown_not_replaced_by_the_demo(
+    qtbot, qapp, settings, dialogs, tmp_path
+):
+    folder = tmp_path / "nowhere"
+
+    def factory():
+        return load_engine(weights_dir=folder, device="cpu")
+
+    win = MainWindow(settings=settings, engine_factory=factory)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: "question" in dialogs.kinds(), timeout=30_000)
+    _, title, text = dialogs.shown[-1]
+    assert title == "The model could not be loaded"
+    assert "base_inpaint.pt" in text and str(folder) in text and "https://" in text
+    assert win.status.model_label.text() == "Model not loaded"
+    assert "base_inpaint.pt" in win.status.model_label.toolTip()
+    assert win.service.engine is None  # no silent demo model
+    win.close()
+    qtbot.waitUntil(win.service.thread.isFinished, timeout=5000)
