@@ -42,6 +42,7 @@ class CanvasView(QGraphicsView):
     brushSizeChanged = Signal(int)
     openRequested = Signal()
     """The empty canvas was double-clicked."""
+    comparingChanged = Signal(bool)
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,6 +67,7 @@ class CanvasView(QGraphicsView):
         self._tools = ToolSession(model, self._outline.set_path)
         self._model_side = 256
         self._fit_mode = True
+        self._comparing = False
         self._space = False
         self._pan_from: QPointF | None = None
         self._region_timer = QTimer(self, singleShot=True, interval=0)
@@ -92,7 +94,7 @@ class CanvasView(QGraphicsView):
             self._update_cursor()
             self.viewport().update()
             return
-        self._image = ImageLayer(doc.rgb)
+        self._image = ImageLayer(doc.rgb, doc.alpha)
         self._mask = MaskOverlay(doc.mask)
         self._preview = PreviewItem(QRectF(0, 0, doc.width, doc.height))
         self._preview.clear()
@@ -160,9 +162,16 @@ class CanvasView(QGraphicsView):
         return self._preview is not None and self._preview.showing
 
     def set_comparing(self, comparing: bool) -> None:
-        """While held, hide the preview to compare with the original."""
-        if self._preview is not None:
-            self._preview.setOpacity(0.0 if comparing else 1.0)
+        """While held, show the clean original: no preview, no mask overlay."""
+        self._comparing = comparing
+        for item in (self._preview, self._mask):
+            if item is not None:
+                item.setOpacity(0.0 if comparing else 1.0)
+        self.comparingChanged.emit(comparing)
+
+    @property
+    def comparing(self) -> bool:
+        return self._comparing
 
     # -- tools ---------------------------------------------------------------------------------
 

@@ -58,6 +58,16 @@ class BgraBuffer:
         else:  # pragma: no cover - big-endian machines store ARGB
             target[..., 1:] = rgb
 
+    def write_rgba(self, box: Box, rgb: np.ndarray, alpha: np.ndarray) -> None:
+        """RGB with its alpha (both the size of ``box``), premultiplied for the paint engine."""
+        a = alpha.astype(np.uint16)
+        premultiplied = ((rgb.astype(np.uint16) * a[..., None] + 127) // 255).astype(np.uint8)
+        self.write_rgb(box, premultiplied)
+        if _LITTLE:
+            self.array[box.slices][..., 3] = alpha
+        else:  # pragma: no cover
+            self.array[box.slices][..., 0] = alpha
+
     def write_solid(self, box: Box, where: np.ndarray, rgba: tuple[int, int, int, int]) -> None:
         """Premultiplied ``rgba`` where ``where`` is True, transparent elsewhere (overlays)."""
         r, g, b, a = rgba

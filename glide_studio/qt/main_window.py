@@ -29,6 +29,7 @@ from ..core.editing.autosave import autosave_folder
 from ..core.editing.history import make_thumbnail
 from .actions import Actions, create_actions
 from .canvas import MAX_BRUSH, CanvasView
+from .compare_keys import CompareKeyFilter
 from .convert import to_pixmap
 from .dialogs import DownloadDialog, ask_yes_no, show_error, show_info
 from .file_actions import FileActions
@@ -230,6 +231,14 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_undo_actions)
         self.canvas.maskEdited.connect(lambda patch, text: self.model.push_mask_patch(patch, text))
         self.generation.applied.connect(self.recovery.saved_now)
+        self.candidates.compareToggled.connect(self.canvas.set_comparing)
+        self.canvas.comparingChanged.connect(self._show_comparing)
+        self._compare_keys = CompareKeyFilter(
+            self,
+            active=lambda: self.canvas.preview_showing or self.canvas.comparing,
+            compare=self.canvas.set_comparing,
+        )
+        QApplication.instance().installEventFilter(self._compare_keys)
         self.canvas.brushSizeChanged.connect(self._show_brush_size)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.canvas.openRequested.connect(self.files.open_dialog)
@@ -278,6 +287,12 @@ class MainWindow(QMainWindow):
             action.setEnabled(bool(idle and possible))
             action.setText(f"&{name} {label}" if label else f"&{name}")
 
+    def _show_comparing(self, comparing: bool) -> None:
+        button = self.candidates.compare_button
+        button.blockSignals(True)
+        button.setChecked(comparing)
+        button.blockSignals(False)
+
     def undo(self) -> None:
         if self.model.session is not None:
             self.model.session.undo()
@@ -323,14 +338,16 @@ class MainWindow(QMainWindow):
     def _on_engine_ready(self, info: EngineInfo) -> None:
         self.status.set_engine(info)
         upsample = self.prompt_panel.upsample
-        upsample.setEnabled(info.upsample_resolution is not None)
+        self.prompt_panel.set_upsampler_available(info.upsample_resolution is not None)
         upsample.setToolTip(
             "Run the second GLIDE stage: sharper detail, several times slower"
             if upsample.isEnabled()
             else "The loaded model has no upsampler: results are generated at the base resolution"
         )
-        if info.is_demo and info.sampling:
-            self.prompt_panel.apply_recommended(info.sampling)
+        if info.sampling:
+            self.prompt_panel.apply_recommended(
+                info.sampling, label="Demo model's own" if info.is_demo else "Model's own"
+            )
         self._update_model_side()
         if info.is_demo:
             self.status.showMessage(

@@ -10,7 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QTransform,
+)
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from ..core.imaging.region import Box
@@ -55,16 +66,47 @@ class _BufferItem(QGraphicsItem):
 
 
 class ImageLayer(_BufferItem):
-    """The picture being edited."""
+    """The picture being edited; a transparent one is drawn over a checkerboard."""
 
-    def __init__(self, rgb: np.ndarray) -> None:
-        super().__init__(rgb.shape[1], rgb.shape[0], premultiplied=False)
-        self.buffer.write_rgb(Box(0, 0, rgb.shape[1], rgb.shape[0]), rgb)
+    def __init__(self, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        super().__init__(rgb.shape[1], rgb.shape[0], premultiplied=alpha is not None)
+        self._alpha = alpha
+        self._checker = _checkerboard() if alpha is not None else None
+        self.write(Box(0, 0, rgb.shape[1], rgb.shape[0]), rgb)
+
+    @property
+    def transparent(self) -> bool:
+        return self._alpha is not None
 
     def write(self, box: Box, rgb: np.ndarray) -> None:
         """Copy the image's pixels of ``box`` in and repaint just that rect."""
-        self.buffer.write_rgb(box, rgb[box.slices])
+        if self._alpha is not None:
+            self.buffer.write_rgba(box, rgb[box.slices], self._alpha[box.slices])
+        else:
+            self.buffer.write_rgb(box, rgb[box.slices])
         self.refresh(box)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self._checker is not None:
+            source = _exposed(option, self._rect)
+            brush = QBrush(self._checker)
+            # Squares of constant screen size at any zoom.
+            scale = painter.worldTransform().m11() or 1.0
+            brush.setTransform(QTransform.fromScale(1 / scale, 1 / scale))
+            painter.fillRect(QRectF(source), brush)
+        super().paint(painter, option, widget)
+
+
+def _checkerboard(square: int = 8) -> QPixmap:
+    pixmap = QPixmap(2 * square, 2 * square)
+    pixmap.fill(QColor(204, 204, 204))
+    painter = QPainter(pixmap)
+    for x, y in ((0, 0), (square, square)):
+        painter.fillRect(x, y, square, square, QColor(153, 153, 153))
+    painter.end()
+    return pixmap
 
 
 class MaskOverlay(_BufferItem):

@@ -174,3 +174,31 @@ def test_open_reports_bad_files(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(ImageError):
         Document.open(bad)
+
+
+def test_saving_keeps_16_bits_and_the_icc_profile(tmp_path):
+    import png  # pypng: Pillow cannot write 16-bit RGB
+    from PIL import ImageCms
+
+    rng = np.random.default_rng(3)
+    deep = rng.integers(0, 65536, (24, 32, 3), dtype=np.uint16)
+    source = tmp_path / "deep.png"
+    with source.open("wb") as handle:
+        png.Writer(32, 24, greyscale=False, bitdepth=16).write(handle, deep.reshape(24, -1).tolist())
+    doc = Document.open(source)
+    assert doc.source16 is not None
+    _square(doc, Box(4, 4, 8, 8))
+    doc.apply_edit(doc.make_edit(np.zeros((4, 4, 3), np.uint8), Box(4, 4, 8, 8), {"prompt": "x"}))
+    out = doc.save(tmp_path / "out.png")
+    loaded = load_image(out)
+    assert loaded.rgb16 is not None
+    untouched = np.ones((24, 32), bool)
+    untouched[4:8, 4:8] = False
+    np.testing.assert_array_equal(loaded.rgb16[untouched], deep[untouched])
+    assert (loaded.rgb16[4:8, 4:8] == 0).all()
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = tmp_path / "tagged.png"
+    Image.fromarray(_rgb()).save(tagged, icc_profile=icc)
+    doc = Document.open(tagged)
+    assert load_image(doc.save(tmp_path / "tagged-out.png")).icc_profile == icc

@@ -106,6 +106,7 @@ class Document:
         self.exif: bytes | None = None
         self.source16: np.ndarray | None = None
         """The 16-bit pixels of a 16-bit source, kept so that saving loses no precision."""
+        self.alpha16: np.ndarray | None = None
         self.frames = 1
         self.project_path: Path | None = None
         """The project file (``.glide``) this session was opened from or last saved to."""
@@ -120,6 +121,7 @@ class Document:
         doc.icc_profile = getattr(loaded, "icc_profile", None)
         doc.exif = getattr(loaded, "exif", None)
         doc.source16 = getattr(loaded, "rgb16", None)
+        doc.alpha16 = getattr(loaded, "alpha16", None)
         doc.frames = int(getattr(loaded, "frames", 1) or 1)
         return doc
 

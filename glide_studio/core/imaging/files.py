@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import png
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "load_image",
     "load_mask",
     "mask_from_pil",
+    "orient",
+    "to_8bit",
 ]
 
 MAX_PIXELS = 200_000_000
@@ -38,10 +41,25 @@ class LoadedImage:
     format: str | None = None
     text: dict[str, str] = field(default_factory=dict)
     """Text chunks (PNG) such as generation parameters written by this or other tools."""
+    icc_profile: bytes | None = None
+    """The source's colour profile, written back on save so colours do not shift."""
+    exif: bytes | None = None
+    """The source's EXIF block (Pillow layout) with its orientation set to 1: the pixels are upright."""
+    rgb16: np.ndarray | None = None
+    """uint16 (H, W, 3), upright, for 16-bit sources only; ``rgb`` is ``round(rgb16 / 257)``."""
+    alpha16: np.ndarray | None = None
+    """uint16 (H, W) for 16-bit sources with transparency."""
+    frames: int = 1
+    """Frames in the file (animated GIF/WebP, multi-page TIFF): only the first is edited."""
 
     @property
     def size(self) -> tuple[int, int]:
         return self.rgb.shape[1], self.rgb.shape[0]
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per channel kept from the source: 16 when ``rgb16`` is set, else 8."""
+        return 16 if self.rgb16 is not None else 8
 
 
 def _to_8bit(array: np.ndarray) -> np.ndarray:
@@ -55,29 +73,134 @@ def _to_8bit(array: np.ndarray) -> np.ndarray:
     return np.clip((array.astype(np.float64) * 255.0 / hi) + 0.5, 0, 255).astype(np.uint8)
 
 
-def image_from_pil(image: Image.Image) -> LoadedImage:
-    """Any Pillow mode → upright RGB uint8 plus alpha if the image has transparency."""
+def to_8bit(array16: np.ndarray) -> np.ndarray:
+    """uint16 → nearest uint8 (``round(v / 257)``): the 8-bit view of a 16-bit picture."""
+    return ((array16.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+_ORIENTATION = 0x0112
+_GRAY16_MODES = ("I;16", "I;16B", "I;16L")
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an (H, W, ...) array, as ``ImageOps.exif_transpose`` does."""
+    steps = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, k=1),
+    }
+    step = steps.get(orientation)
+    return array if step is None else np.ascontiguousarray(step(array))
+
+
+def _normalised_exif(image: Image.Image) -> tuple[bytes | None, int]:
+    """The EXIF block with orientation 1, and the orientation the pixels still need."""
+    orientation = int(image.getexif().get(_ORIENTATION, 1) or 1)  # TIFF tags count too
+    if "exif" not in image.info:
+        return None, orientation
+    exif = Image.Exif()  # a copy: the image's own is what exif_transpose reads
+    exif.load(image.info["exif"])
+    if _ORIENTATION in exif:
+        exif[_ORIENTATION] = 1
+    return exif.tobytes(), orientation
+
+
+def image_from_pil(
+    image: Image.Image, *, deep: tuple[np.ndarray, np.ndarray | None] | None = None
+) -> LoadedImage:
+    """Any Pillow mode → upright RGB uint8 plus alpha if the image has transparency.
+
+    ``deep``: the file's 16-bit RGB (and alpha) as stored, which Pillow cannot
+    return itself (``load_image`` reads it for 16-bit PNGs).
+    """
     text = {str(k): str(v) for k, v in getattr(image, "text", {}).items()}
-    fmt = image.format
+    source = {
+        "format": image.format,
+        "text": text,
+        "icc_profile": image.info.get("icc_profile") or None,
+        "frames": int(getattr(image, "n_frames", 1) or 1),
+    }
+    exif, orientation = _normalised_exif(image)
+    source["exif"] = exif
+    if deep is None and image.mode in _GRAY16_MODES:
+        gray = np.asarray(image).astype(np.uint16)
+        deep = (np.repeat(gray[..., None], 3, axis=2), None)
+    if deep is not None:
+        rgb16 = orient(deep[0], orientation)
+        alpha16 = None if deep[1] is None or deep[1].min() == 65535 else orient(deep[1], orientation)
+        alpha = None if alpha16 is None else to_8bit(alpha16)
+        return LoadedImage(to_8bit(rgb16), alpha, rgb16=rgb16, alpha16=alpha16, **source)
     image = ImageOps.exif_transpose(image) or image
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if mode in ("I", "F"):
         gray = _to_8bit(np.asarray(image))
-        rgb = np.repeat(gray[..., None], 3, axis=2)
-        return LoadedImage(np.ascontiguousarray(rgb), None, fmt, text)
+        return LoadedImage(np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2)), **source)
     has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = np.asarray(image.convert("RGBA"))
         alpha = rgba[..., 3].copy()
         rgb = np.ascontiguousarray(rgba[..., :3])
-        return LoadedImage(rgb, None if alpha.min() == 255 else alpha, fmt, text)
-    return LoadedImage(np.ascontiguousarray(np.asarray(image.convert("RGB"))), None, fmt, text)
+        return LoadedImage(rgb, None if alpha.min() == 255 else alpha, **source)
+    return LoadedImage(np.ascontiguousarray(np.asarray(image.convert("RGB"))), **source)
+
+
+def _png_bit_depth(path: Path) -> int:
+    """Bit depth from the PNG header (IHDR), 0 when the file is not a PNG."""
+    with path.open("rb") as fh:
+        head = fh.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return 0
+    return head[24]
+
+
+def _read_png16(path: Path, image: Image.Image) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The exact 16-bit samples of a 16-bit colour (or grey + alpha) PNG.
+
+    Pillow decodes 16-bit RGB(A) to 8 bits by keeping each sample's high byte.
+    Decoding the same data again with the little-endian unpacker keeps the
+    low byte instead (the PNG filters are undone the same way, as the pixel
+    size is unchanged), and the two halves give the stored values. Other
+    layouts (grey + alpha, transparency chunks) are read with pypng.
+    """
+    if image.mode in _GRAY16_MODES or _png_bit_depth(path) != 16:
+        return None  # 8-bit, or 16-bit grey that Pillow reads exactly
+    with Image.open(path) as again:
+        if image.mode not in ("RGB", "RGBA") or len(again.tile) != 1:
+            return _read_png16_pypng(path)
+        name, extents, offset, rawmode = again.tile[0]
+        if rawmode != f"{image.mode};16B":
+            return _read_png16_pypng(path)
+        again.tile = [(name, extents, offset, f"{image.mode};16L")]
+        again.load()
+        deep = (np.asarray(image).astype(np.uint16) << 8) | np.asarray(again)
+    if image.mode == "RGBA":
+        return np.ascontiguousarray(deep[..., :3]), np.ascontiguousarray(deep[..., 3])
+    return deep, None
+
+
+def _read_png16_pypng(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any 16-bit PNG through pypng (pure Python: slower, but every layout)."""
+    width, height, rows, meta = png.Reader(filename=str(path)).asDirect()
+    planes = int(meta["planes"])
+    pixels = np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, planes)
+    colour = pixels[..., :3] if planes >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
+    alpha = pixels[..., -1] if meta["alpha"] else None
+    return np.ascontiguousarray(colour), None if alpha is None else np.ascontiguousarray(alpha)
 
 
 def _open(path: str | Path) -> Image.Image:
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise ImageError(f"{path}: file not found")
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+        # Pillow's own bomb limit (89 MP) is below ours: let ours decide what is too large.
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -95,7 +218,13 @@ def _open(path: str | Path) -> Image.Image:
 
 
 def load_image(path: str | Path) -> LoadedImage:
-    return image_from_pil(_open(path))
+    """Read a picture with what saving it again needs: profile, EXIF, 16-bit samples."""
+    image = _open(path)
+    try:
+        deep = _read_png16(Path(path), image) if image.format == "PNG" else None
+    except (OSError, ValueError, SyntaxError, png.Error) as exc:
+        raise ImageError(f"{path}: the image is damaged or truncated ({exc})") from None
+    return image_from_pil(image, deep=deep)
 
 
 def mask_from_pil(image: Image.Image) -> np.ndarray:

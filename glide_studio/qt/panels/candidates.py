@@ -36,6 +36,8 @@ class CandidatesStrip(QWidget):
     selected = Signal(int)
     applyRequested = Signal(int)
     discardRequested = Signal()
+    compareToggled = Signal(bool)
+    """Show the original instead of the candidate (held or toggled)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,8 +76,15 @@ class CandidatesStrip(QWidget):
         self.discard_button = QPushButton(icon("discard"), "  Discard")
         self.discard_button.setToolTip("Drop all candidates and keep the picture as it is (Ctrl+Backspace)")
         self.discard_button.clicked.connect(self.discardRequested)
+        self.compare_button = QPushButton("  Before / after")
+        self.compare_button.setCheckable(True)
+        self.compare_button.setToolTip(
+            "Toggle between the original and the selected candidate (or hold \\ over the canvas)"
+        )
+        self.compare_button.toggled.connect(self.compareToggled)
         column.addWidget(self.hint)
         column.addStretch(1)
+        column.addWidget(self.compare_button)
         column.addWidget(self.apply_button)
         column.addWidget(self.discard_button)
         return column
@@ -143,6 +152,9 @@ class CandidatesStrip(QWidget):
     def _update_buttons(self, *, applicable: bool) -> None:
         self.apply_button.setEnabled(applicable and self.current >= 0)
         self.discard_button.setEnabled(self.count > 0)
+        self.compare_button.setEnabled(self.count > 0)
+        if self.count == 0:
+            self.compare_button.setChecked(False)
 
 
 def untinted_icon(pixmap: QPixmap) -> QIcon:

@@ -35,10 +35,12 @@ from ...core.generation.request import SAMPLERS, RequestError, StageSettings
 from ..icons import icon
 from ..settings import GenerationDefaults
 
-__all__ = ["CUSTOM", "PromptPanel"]
+__all__ = ["CUSTOM", "MODEL", "PromptPanel"]
 
 CUSTOM = "custom"
 """The preset name when the Advanced fields match no preset (core ``PRESETS`` names the others)."""
+MODEL = "model"
+"""The loaded model's own recommended sampling (e.g. the demo model's), when it has one."""
 MAX_SEED = 2**31 - 1
 
 
@@ -68,6 +70,8 @@ class PromptPanel(QWidget):
         self._ready, self._reason = False, "Open a photo to start."
         self._running = False
         self._progress_text = ""
+        self._model_sampling: tuple[str, str] | None = None
+        self._upsample_wanted = True
         self._build()
         self.set_values(defaults)
         self._update_state()
@@ -241,17 +245,38 @@ class PromptPanel(QWidget):
         self.upsample_steps.setText(upsample)
         self._steps_edited()
 
-    def apply_recommended(self, sampling: dict[str, object]) -> None:
-        """Use a model's recommended sampler, steps and guidance (the demo model brings its own)."""
-        if "sampler" in sampling and str(sampling["sampler"]) in SAMPLERS:
-            self.select_preset(CUSTOM)
-            self.sampler.setCurrentText(str(sampling["sampler"]))
-        if "steps" in sampling:
-            self.select_preset(CUSTOM)
-            self.base_steps.setText(str(sampling["steps"]))
+    def apply_recommended(self, sampling: dict[str, object], *, label: str = "Model's own") -> None:
+        """Offer a model's own sampling (the demo model brings one) as a named choice, and select it."""
+        sampler = str(sampling.get("sampler", "ancestral"))
+        steps = str(sampling.get("steps", ""))
+        if sampler not in SAMPLERS or not steps:
+            return
+        self._model_sampling = (sampler, steps)
+        index = self.preset.findData(MODEL)
+        text = f"{label} ({sampler} {steps})"
+        if index < 0:
+            self.preset.insertItem(0, text, MODEL)
+            index = 0
+        self.preset.setItemText(index, text)
+        self.preset.setItemData(
+            index, "The sampling this model was measured best with", Qt.ItemDataRole.ToolTipRole
+        )
         if "guidance_scale" in sampling:
             self.guidance.setValue(float(sampling["guidance_scale"]))  # type: ignore[arg-type]
-        self._steps_edited()
+        self.select_preset(MODEL)
+
+    def set_upsampler_available(self, available: bool) -> None:
+        """Without an upsampler the box is unticked and greyed (what really runs), and the user's
+        choice comes back when one is loaded."""
+        if available == self.upsample.isEnabled():
+            return
+        if available:
+            self.upsample.setEnabled(True)
+            self.upsample.setChecked(self._upsample_wanted)
+        else:
+            self._upsample_wanted = self.upsample.isChecked()
+            self.upsample.setChecked(False)
+            self.upsample.setEnabled(False)
 
     def request_settings(self) -> dict[str, object]:
         """Keyword arguments for ``Document.request``; raises ``RequestError`` for bad steps."""
@@ -320,7 +345,10 @@ class PromptPanel(QWidget):
 
     def _preset_changed(self) -> None:
         preset = PRESETS.get(self.preset_name)
-        if preset is not None:
+        if self.preset_name == MODEL and self._model_sampling is not None:
+            self.sampler.setCurrentText(self._model_sampling[0])
+            self.base_steps.setText(self._model_sampling[1])
+        elif preset is not None:
             self.sampler.setCurrentText(preset.base.sampler)
             self.base_steps.setText(preset.base.steps)
             self.upsample_steps.setText(preset.upsample.steps)
@@ -335,7 +363,15 @@ class PromptPanel(QWidget):
             self.base_steps.text().strip(),
             self.upsample_steps.text().strip(),
         )
-        if preset is not None and current != (preset.base.sampler, preset.base.steps, preset.upsample.steps):
+        if self.preset_name == MODEL and self._model_sampling is not None:
+            differs = current[:2] != self._model_sampling
+        else:
+            differs = preset is not None and current != (
+                preset.base.sampler,
+                preset.base.steps,
+                preset.upsample.steps,
+            )
+        if differs:
             self.preset.blockSignals(True)
             self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
             self.preset.blockSignals(False)
