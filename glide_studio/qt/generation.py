@@ -21,6 +21,7 @@ from ..core.editing.session import SessionError
 from ..core.generation.events import Cancelled, Candidate, Finished, Preview, Started
 from ..core.generation.progress import ProgressClock
 from ..core.generation.request import RequestError
+from ..core.imaging.mask_check import THIN_FRACTION, thin_fraction
 from ..core.imaging.region import Box
 from .canvas import CanvasView
 from .convert import rgb_to_qimage, rgba_to_qimage
@@ -119,6 +120,12 @@ class GenerationController(QObject):
             show_error(self._parent, "Cannot generate", str(exc))
             return False
         session.set_prompt(prompt)
+        side = self._service.engine.base_resolution if self._service.engine is not None else 64
+        if thin_fraction(request.mask, model_side=side) > THIN_FRACTION:
+            self.message.emit(
+                f"Warning: most painted strokes are about one pixel wide at the model's {side} px; "
+                "widen them, or the result may come out striped."
+            )
         self._pending = self._shown = None
         self._canvas.clear_preview()
         self._clock.begin()

@@ -70,6 +70,19 @@ SHORTCUTS = """
 """
 
 
+def brush_for(width: int, height: int, current: int) -> int:
+    """The brush in image pixels, scaled to the picture when the current one is far off for it.
+
+    A 40 px brush is a fat stroke on a 640 px picture and a hairline on a 4000 px
+    photo (2 px at the model's 64 px): keep the user's size when it is within a
+    sensible range for this picture, else a fifteenth of its shorter side.
+    """
+    short = min(width, height)
+    if short / 60 <= current <= short / 3:
+        return current
+    return max(4, min(MAX_BRUSH, round(short / 15)))
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -257,6 +270,8 @@ class MainWindow(QMainWindow):
         session = self.model.session
         if session is not None and session.prompt:
             self.prompt_panel.prompt.setPlainText(session.prompt)
+        if doc is not None:
+            self.canvas.set_brush_size(brush_for(doc.width, doc.height, self.canvas.brush_size))
         for action in self.actions_.document_actions:
             action.setEnabled(doc is not None)
         self.status.set_picture(doc.width if doc else None, doc.height if doc else None)
