@@ -112,8 +112,10 @@ def test_the_demo_model_shows_its_own_sampling_and_no_upsampler(qtbot, window):
 
 
 def test_big_photos_get_a_brush_that_fits_and_thin_strokes_are_warned_about(qtbot, window):
+    open_photo(window, 4000, 3000)
+    assert window.canvas.brush_size == 200, "a fifteenth of the short side, not 40 px"
     open_photo(window, 2400, 1800)
-    assert window.canvas.brush_size == 120, "a fifteenth of the short side, not 40 px"
+    assert window.canvas.brush_size == 200, "a size that suits this picture too is kept"
     messages = []
     window.generation.message.connect(messages.append)
     qtbot.waitUntil(lambda: window.service.engine is not None, timeout=30_000)
