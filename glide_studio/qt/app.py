@@ -6,11 +6,12 @@ bright or tinted surroundings); one blue accent marks the primary action.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor, QPalette
@@ -56,7 +57,7 @@ QProgressBar { background: #1d1f23; border: none; border-radius: 3px; text-align
 QProgressBar::chunk { background: #5b7fe0; border-radius: 3px; }
 QListWidget { background: #1d1f23; border: 1px solid #30333a; border-radius: 6px; }
 QListWidget::item { border-radius: 5px; padding: 4px; }
-QListWidget::item:selected { background: #3d4a6b; }
+QListWidget::item:selected { background: #2a2f3a; border: 2px solid #6f8fe8; padding: 2px; }
 QListWidget::item:hover { background: #2c2f36; }
 QLabel#hint { color: #8b909c; }
 QLabel#caption { color: #a9adb8; font-weight: 600; }
@@ -120,9 +121,9 @@ def run_window(
     image: str | Path | None = None,
     settings_file: str | Path | None = None,
     store_locator: Callable[[], Any] | None = None,
-) -> int:
+) -> NoReturn:
     """Create the app and the main window, offer to restore crashed work, open ``image`` if given,
-    and run until the window closes.
+    and run until the window closes; then end the process (this never returns).
 
     The process ends as soon as the model thread has stopped; a thread stuck in
     a long operation cannot keep it alive past the window's short wait.
@@ -137,8 +138,11 @@ def run_window(
     if image is not None and not restored:
         window.files.open_path(Path(image))
     code = app.exec()
-    if not window.service.wait_stopped(200):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # the worker is stuck inside an operation that cannot be interrupted
-    return code
+    # Leave at once: settings are written and the autosave removed by the window's close. A
+    # normal interpreter shutdown tears down torch and Qt for another second, and a worker
+    # stuck inside an operation that cannot be interrupted would otherwise keep the process.
+    window.service.wait_stopped(200)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

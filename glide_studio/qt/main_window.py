@@ -361,7 +361,7 @@ class MainWindow(QMainWindow):
         )
         if info.sampling:
             self.prompt_panel.apply_recommended(
-                info.sampling, label="Demo model's own" if info.is_demo else "Model's own"
+                info.sampling, label="Demo model" if info.is_demo else "Model's own"
             )
         self._update_model_side()
         if info.is_demo:

@@ -25,7 +25,8 @@ def test_brush_stroke_paints_along_the_path_and_is_one_undo_step(qtbot, window):
     assert mask[60, 20:110].all(), "the stroke covers its path"
     assert mask[56:64, 60].all() and not mask[67:, :].any() and not mask[:53, :].any(), "about 10 px wide"
     assert not mask[:, 125:].any()
-    assert len(window.model.session.history.steps) == 1 and window.model.session.history.steps[0].label == "Brush stroke"
+    steps = window.model.session.history.steps
+    assert len(steps) == 1 and steps[0].label == "Brush stroke"
     painted = mask.copy()
     window.model.session.undo()
     assert not doc.mask.any()
@@ -47,7 +48,8 @@ def test_eraser_and_right_button_remove_from_the_mask(qtbot, window):
     drag(qtbot, window, [(50, 40), (50, 40)], button=RIGHT)
     assert not doc.mask[40, 50], "right button with the brush erases"
     assert len(window.model.session.history.steps) == 3
-    assert [s.label for s in window.model.session.history.steps] == ["Brush stroke", "Erase stroke", "Erase stroke"]
+    labels = [s.label for s in window.model.session.history.steps]
+    assert labels == ["Brush stroke", "Erase stroke", "Erase stroke"]
 
 
 def test_single_click_and_shift_click_line(qtbot, window):

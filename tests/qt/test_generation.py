@@ -61,7 +61,8 @@ def test_run_streams_every_step_then_apply_changes_only_the_masked_region(qtbot,
     assert events.previews[0][3].images[0].shape == (64, 64, 4)
     assert events.previews[-1][3].images[0].shape == (256, 256, 4)
     assert 1 <= events.frames <= len(events.previews), "previews are coalesced, never more frames than steps"
-    assert len(events.candidates) == 2 and window.candidates.count == 2 and window.model.session.run.applicable
+    assert len(events.candidates) == 2 and window.candidates.count == 2
+    assert window.model.session.run.applicable
     assert window.canvas.preview_showing, "the selected candidate is shown in place"
     assert window.prompt_panel.generate_button.isVisibleTo(window)
 

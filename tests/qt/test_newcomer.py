@@ -102,7 +102,7 @@ def test_the_demo_model_shows_its_own_sampling_and_no_upsampler(qtbot, window):
     )
     window._on_engine_ready(info)
     panel = window.prompt_panel
-    assert panel.preset.currentText() == "Demo model's own (ancestral 50)"
+    assert panel.preset.currentText() == "Demo model · 50 steps"
     assert not panel.upsample.isChecked() and not panel.upsample.isEnabled()
     assert panel.request_settings()["use_upsampler"] is False
     window._on_engine_ready(

@@ -253,14 +253,13 @@ class PromptPanel(QWidget):
             return
         self._model_sampling = (sampler, steps)
         index = self.preset.findData(MODEL)
-        text = f"{label} ({sampler} {steps})"
+        text = f"{label} · {steps} steps"
         if index < 0:
             self.preset.insertItem(0, text, MODEL)
             index = 0
         self.preset.setItemText(index, text)
-        self.preset.setItemData(
-            index, "The sampling this model was measured best with", Qt.ItemDataRole.ToolTipRole
-        )
+        tip = f"The sampling this model was measured best with: {sampler}, {steps} steps"
+        self.preset.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
         if "guidance_scale" in sampling:
             self.guidance.setValue(float(sampling["guidance_scale"]))  # type: ignore[arg-type]
         self.select_preset(MODEL)
