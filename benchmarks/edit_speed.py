@@ -10,6 +10,7 @@ a weights folder under their released names and loaded the way the app loads the
 from __future__ import annotations
 
 import argparse
+import gc
 import subprocess
 import sys
 import time
@@ -72,9 +73,11 @@ def run_preset(engine, name: str, device: torch.device) -> dict:
     stage_times: dict[str, float] = {}
     start = time.perf_counter()
     last = start
+    first_preview = None
     for event in engine.inpainter.run(request):
         if isinstance(event, Preview):
             now = time.perf_counter()
+            first_preview = first_preview or now - start
             stage_times[event.stage] = stage_times.get(event.stage, 0.0) + now - last
             last = now
         elif isinstance(event, Finished):
@@ -84,6 +87,7 @@ def run_preset(engine, name: str, device: torch.device) -> dict:
         "base": f"{preset.base.sampler} {preset.base.steps}",
         "upsample": f"{preset.upsample.sampler} {preset.upsample.steps}",
         "seconds": total,
+        "first_preview_s": first_preview,
         "stage_seconds": stage_times,
         "peak_rss_mb": peak_rss_mb(),
         "rss_mb_after": rss_mb(),
@@ -93,11 +97,38 @@ def run_preset(engine, name: str, device: torch.device) -> dict:
     return result
 
 
+class GcPauses:
+    """Every garbage collection while active, with its generation and duration (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._start))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def report(self) -> dict:
+        longest = max((p for _, p in self.pauses), default=0.0)
+        full = [p for g, p in self.pauses if g == 2]
+        return {"collections": len(self.pauses), "full": len(full), "longest_ms": longest * 1000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--presets", default="balanced")
     parser.add_argument("--device", default=None)
     parser.add_argument("--weights-dir", type=Path, default=Path("/tmp/glide-random-weights"))
+    parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16 or float16")
     parser.add_argument("--write-weights-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write_weights_only:
@@ -110,17 +141,25 @@ def main() -> None:
         # Written by a child process, so that making them does not count in this one's peak memory.
         child = [sys.executable, __file__, "--write-weights-only", "--weights-dir", str(args.weights_dir)]
         subprocess.run(child, check=True)
+    pauses = GcPauses()
     start = time.perf_counter()
-    engine = load_engine(weights_dir=args.weights_dir, device=device, demo=False)
+    with pauses:
+        engine = load_engine(
+            weights_dir=args.weights_dir, device=device, demo=False, precision=args.precision
+        )
     load_seconds = time.perf_counter() - start
-    rss_after_load = peak_rss_mb()
+    rss_after_load = rss_mb()
+    peak_after_load = peak_rss_mb()
     runs = [run_preset(engine, name, device) for name in args.presets.split(",")]
     emit(
         {
             "machine": machine(),
             "engine": engine.description,
+            "dtype": str(engine.dtype),
             "load_seconds": load_seconds,
+            "gc_during_load": pauses.report(),
             "rss_after_load_mb": rss_after_load,
+            "peak_rss_after_load_mb": peak_after_load,
             "runs": runs,
         }
     )

@@ -21,7 +21,7 @@ from common import (
     time_call,
 )
 
-from glide_studio.core.runtime.devices import choose_device, compute_dtype
+from glide_studio.core.runtime.devices import choose_device, choose_dtype
 from glide_studio.core.runtime.optimize import optimize_for_inference
 
 
@@ -64,9 +64,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"])
     parser.add_argument("--models", default="base-inpaint,upsample-inpaint")
+    parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16 or float16")
     args = parser.parse_args()
     device = choose_device(args.device)
-    dtype = compute_dtype(device)
+    dtype = choose_dtype(device, args.precision)
     batches = {"base-inpaint": 2, "upsample-inpaint": 1}
     results = [
         bench_model(name, batches[name], device=device, dtype=dtype, repeat=args.repeat, layout=args.layout)

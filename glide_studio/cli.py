@@ -17,8 +17,12 @@ __all__ = ["main"]
 COMMANDS = {
     "gui": "Open the desktop studio (the default).",
     "inpaint": "Edit an image: regenerate the masked region from a prompt.",
+    "generate": "Make a picture from a prompt alone (text-to-image).",
+    "outpaint": "Extend a picture on any side and fill the new area from a prompt.",
     "download": "Fetch the released GLIDE weights ahead of time.",
+    "verify": "Re-hash the downloaded weights against their manifests.",
     "train": "Train a GLIDE-architecture inpainting model.",
+    "serve": "Serve the models over HTTP on Ray Serve, for studios on other machines.",
 }
 
 

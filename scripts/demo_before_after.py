@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENE = ROOT / "resources" / "samples" / "shapes.png"
-MASK = ROOT / "resources" / "samples" / "shapes-mask.png"
+SCENE = ROOT / "glide_studio" / "resources" / "samples" / "shapes.png"
+MASK = ROOT / "glide_studio" / "resources" / "samples" / "shapes-mask.png"
 OUT = ROOT / "docs" / "demo_before_after.png"
 PROMPT = "a red circle"
 GAP = 8

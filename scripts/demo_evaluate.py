@@ -1,7 +1,7 @@
 """Measure a model's prompt adherence on held-out synthetic scenes (the demo model's test).
 
     python scripts/demo_evaluate.py runs/demo_full/checkpoint.pt --cases 24 --guidance 0 1 3
-    python scripts/demo_evaluate.py resources/demo/demo_inpaint.pt --grid runs/grid.png
+    python scripts/demo_evaluate.py glide_studio/resources/demo/demo_inpaint.pt --grid runs/grid.png
 
 Accepts a training checkpoint (evaluates its EMA weights, or ``--raw`` for the
 trained ones) or an exported model file with its manifest beside it.

@@ -1,4 +1,4 @@
-"""Write the bundled sample scene and its mask (``resources/samples``), deterministically.
+"""Write the bundled sample scene and its mask (``glide_studio/resources/samples``), deterministically.
 
     python scripts/make_sample_scene.py
 
@@ -17,7 +17,7 @@ from PIL import Image
 from glide_studio.core.training.synthetic import SceneSpec, render_scene
 
 SIZE = 256
-OUT = Path(__file__).resolve().parents[1] / "resources" / "samples"
+OUT = Path(__file__).resolve().parents[1] / "glide_studio" / "resources" / "samples"
 
 
 def main() -> None:

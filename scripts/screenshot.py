@@ -10,7 +10,7 @@ lake); with only the built-in demo model it edits the bundled shapes scene
 (a red circle in the sky), which is what that model knows how to paint; with
 neither, the tiny random test models run on the landscape (their previews
 are coloured noise: they show the mechanics, not the quality).
-``--sample-only`` just (re)writes resources/samples/lakeside.png.
+``--sample-only`` just (re)writes glide_studio/resources/samples/lakeside.png.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "resources" / "samples" / "lakeside.png"
+SAMPLE = ROOT / "glide_studio" / "resources" / "samples" / "lakeside.png"
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
@@ -99,7 +99,7 @@ def make_sample(path: Path = SAMPLE, width: int = 960, height: int = 640, seed: 
     return path
 
 
-SHAPES_SAMPLE = ROOT / "resources" / "samples" / "shapes.png"
+SHAPES_SAMPLE = ROOT / "glide_studio" / "resources" / "samples" / "shapes.png"
 
 
 def _real_engine():

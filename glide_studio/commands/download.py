@@ -1,5 +1,6 @@
 """``glide-studio download``: fetch the released weights ahead of time.
 
+Only checkpoints are fetched: the tokenizer vocabulary ships with the package.
 Torch and the store are imported inside ``run`` so that building the parser
 for any subcommand stays fast.
 """
@@ -11,12 +12,14 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from glide_studio.core.weights.released import DEFAULT_GROUP, GROUPS, RELEASED
+
 if TYPE_CHECKING:
     from glide_studio.core.weights.store import ModelStore
 
-__all__ = ["DEFAULT_NAMES", "add_arguments", "run"]
+__all__ = ["DEFAULT_NAMES", "add_arguments", "resolve_names", "run"]
 
-DEFAULT_NAMES = ("base-inpaint", "upsample-inpaint", "encoder", "bpe")
+DEFAULT_NAMES = GROUPS[DEFAULT_GROUP]
 """What the inpainting editor needs."""
 _PROG = "glide-studio"
 
@@ -35,11 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "names",
         nargs="*",
         metavar="NAME",
-        help=(
-            "files to fetch: base, upsample, base-inpaint, upsample-inpaint, encoder, bpe, or all "
-            f"(default: {' '.join(DEFAULT_NAMES)})"
-        ),
+        help=f"checkpoints to fetch: {', '.join(RELEASED)} (default: the --models {DEFAULT_GROUP} files)",
     )
+    groups = "; ".join(f"{g} = {' + '.join(names)}" for g, names in GROUPS.items())
+    parser.add_argument(
+        "--models",
+        metavar="GROUPS",
+        default=None,
+        help=f"comma-separated groups: {groups} (default {DEFAULT_GROUP})",
+    )
+    parser.add_argument("--all", action="store_true", help="every released checkpoint (about 6.9 GB)")
     parser.add_argument(
         "--weights-dir",
         metavar="DIR",
@@ -51,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from glide_studio.core.weights.store import DownloadCancelled, ModelStore, StoreError
 
     try:
+        names = resolve_names(args.names, models=args.models, everything=args.all)
         store = ModelStore.locate(args.weights_dir)
-        names = _resolve(args.names, known=list(store.files))
         for name in names:
             _fetch(store, name)
     except _UsageError as exc:
@@ -67,15 +75,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve(requested: Sequence[str], *, known: Sequence[str]) -> list[str]:
-    """Expand ``all``, apply the default, reject unknown names, drop repeats."""
-    names = list(requested) or list(DEFAULT_NAMES)
-    if "all" in names:
-        names = list(known)
-    unknown = [n for n in names if n not in known]
+def resolve_names(
+    requested: Sequence[str], *, models: str | None = None, everything: bool = False
+) -> list[str]:
+    """Names, groups and ``--all`` to the list of checkpoints, default group if none; no repeats."""
+    names = list(requested)
+    for group in filter(None, (g.strip() for g in (models or "").split(","))):
+        if group not in GROUPS:
+            raise _UsageError(f"unknown model group {group!r} (choose from {', '.join(GROUPS)})")
+        names += GROUPS[group]
+    if everything or "all" in names:
+        names = list(RELEASED)
+    unknown = [n for n in names if n not in RELEASED]
     if unknown:
-        raise _UsageError(f"unknown file {unknown[0]!r} (choose from {', '.join(known)}, or all)")
-    return list(dict.fromkeys(names))
+        hint = " (the tokenizer ships with glide-studio now)" if unknown[0] in ("encoder", "bpe") else ""
+        raise _UsageError(f"unknown file {unknown[0]!r}{hint}; choose from {', '.join(RELEASED)}, or --all")
+    return list(dict.fromkeys(names or DEFAULT_NAMES))
 
 
 def _fetch(store: ModelStore, name: str) -> None:

@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import Any
 
+from glide_studio.core.runtime.precision import PRECISIONS
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -24,17 +26,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="what the models compute in; auto (default): float16 on CUDA, bfloat16 on CPUs with "
+        "native bf16, float32 elsewhere",
+    )
+    parser.add_argument(
         "--settings",
         metavar="FILE",
         help="keep the preferences in this INI file instead of the user's (for testing or a portable setup)",
     )
 
 
-def _engine_factory(weights_dir: str | None, device: str | None) -> Any:
+def _engine_factory(weights_dir: str | None, device: str | None, precision: str = "auto") -> Any:
     """Called once on the model thread: load the engine (the real weights, or the demo model)."""
     from glide_studio.core.runtime.engine import load_engine
 
-    return load_engine(weights_dir=weights_dir, device=None if device in (None, "auto") else device)
+    return load_engine(
+        weights_dir=weights_dir, device=None if device in (None, "auto") else device, precision=precision
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     def factory() -> Any:
-        return _engine_factory(args.weights_dir, args.device)
+        return _engine_factory(args.weights_dir, args.device, args.precision)
 
     def store() -> Any:
         from glide_studio.core.weights.store import ModelStore

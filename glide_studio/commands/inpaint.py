@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from glide_studio.core.generation.presets import DEFAULT_PRESET, PRESETS
+from glide_studio.core.runtime.precision import PRECISIONS as PRECISION_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,22 +18,120 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", required=True, help="what the masked region should show")
     parser.add_argument("-o", "--output", type=Path, required=True, help="result file (.png, .jpg, .webp)")
     parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing output files (even the input picture)"
+    )
+    preset, demo = PRESETS[DEFAULT_PRESET], _demo_sampling()
+    parser.add_argument(
         "--preset",
         default=None,
         help=f"{', '.join(PRESETS)} (default {DEFAULT_PRESET}; release: the paper's 100+27 ancestral steps)",
     )
-    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default 5)")
-    parser.add_argument("--steps", default=None, help="base steps: a count, 'ddimN' or sections")
-    parser.add_argument("--sampler", default=None, help="base sampler: ancestral, ddim or dpm++2m")
-    parser.add_argument("--upsample-steps", default=None, help="upsampler steps (default: the preset's)")
-    parser.add_argument("--upsample-sampler", default=None, help="upsampler sampler")
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help=f"classifier-free guidance (default 5{demo.get('guidance_scale', '')})",
+    )
+    parser.add_argument(
+        "--steps",
+        default=None,
+        help=f"base steps: a count, 'ddimN' or sections (default {preset.base.steps}{demo.get('steps', '')})",
+    )
+    parser.add_argument(
+        "--sampler",
+        default=None,
+        help=f"base sampler: ancestral, ddim or dpm++2m (default {preset.base.sampler}"
+        f"{demo.get('sampler', '')})",
+    )
+    parser.add_argument(
+        "--upsample-steps",
+        default=None,
+        help=f"upsampler steps (default {preset.upsample.steps}; the demo model has no upsampler)",
+    )
+    parser.add_argument(
+        "--upsample-sampler", default=None, help=f"upsampler sampler (default {preset.upsample.sampler})"
+    )
     parser.add_argument("--temperature", type=float, default=0.997, help="upsampler noise temperature")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
     parser.add_argument("--candidates", type=int, default=1, help="how many results to make")
     parser.add_argument("--no-upsample", action="store_true", help="skip the 256 px upsampler")
+    parser.add_argument(
+        "--sketch", type=Path, default=None, help="colour sketch, the picture's size, to start from"
+    )
+    parser.add_argument(
+        "--strength", type=float, default=0.75, help="with --sketch: 0 keeps the sketch, 1 ignores it (0.75)"
+    )
+    parser.add_argument(
+        "--clip-guidance",
+        type=float,
+        default=0.0,
+        help="noised-CLIP guidance scale instead of classifier-free guidance (needs the clip files; "
+        "ancestral sampler, the default with it)",
+    )
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--weights-dir", type=Path, default=None, help="folder with the released files")
-    parser.add_argument("--demo", action="store_true", help="use the built-in demo model")
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=PRECISION_CHOICES,
+        help="what the models compute in; auto (default): float16 on CUDA, bfloat16 on CPUs with "
+        "native bf16 (AVX512-BF16/AMX), float32 elsewhere",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=None,
+        help="folder with the released files (default: $GLIDE_STUDIO_WEIGHTS, else the user cache "
+        "folder); when a folder is named, missing files are an error, not a fallback to the demo model",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the built-in demo model (coloured shapes, 32 px, no download)",
+    )
+    parser.add_argument(
+        "--server", default=None, help="run on a `glide-studio serve` server, e.g. http://gpu-box:8000"
+    )
+    parser.add_argument(
+        "--token", default=None, help="the server's bearer token (default: $GLIDE_STUDIO_TOKEN)"
+    )
+
+
+def _remote_engine(args: argparse.Namespace) -> Any:
+    """The server's models; local model options make no sense with it and are refused."""
+    import os
+
+    from glide_studio.core.remote.client import RemoteEngine, RemoteError
+
+    local = [
+        name
+        for name, on in (
+            ("--demo", args.demo),
+            ("--device", args.device),
+            ("--precision", args.precision),
+            ("--weights-dir", args.weights_dir),
+        )
+        if on
+    ]
+    if local:
+        raise RemoteError(f"--server runs the server's models; {', '.join(local)} cannot be used with it")
+    return RemoteEngine.connect(args.server, token=args.token or os.environ.get("GLIDE_STUDIO_TOKEN"))
+
+
+def _demo_sampling() -> dict[str, str]:
+    """'; the demo model: X' suffixes for the help of the settings the demo model sets itself
+    (read from its manifest without torch); empty when the manifest cannot be read."""
+    from glide_studio.core.weights.bundled import BundleError, read_demo_manifest
+
+    try:
+        sampling = read_demo_manifest().get("sampling") or {}
+    except BundleError:
+        return {}
+    return {
+        key: f"; the demo model uses {value:g}"
+        if isinstance(value, float)
+        else f"; the demo model uses {value}"
+        for key, value in sampling.items()
+    }
 
 
 def _fail(message: str, status: int = 1) -> int:
@@ -41,9 +140,57 @@ def _fail(message: str, status: int = 1) -> int:
 
 
 def _output_paths(output: Path, count: int) -> list[Path]:
-    if count == 1:
-        return [output]
-    return [output.with_name(f"{output.stem}-{k}{output.suffix}") for k in range(count)]
+    from glide_studio.core.imaging.output import candidate_paths
+
+    return candidate_paths(output, max(count, 1))
+
+
+def _check_before_loading(args: argparse.Namespace) -> str | None:
+    """What would fail or destroy a file, found before minutes of model loading and generation."""
+    from glide_studio.core.imaging.output import OutputError, check_outputs, prepare_folder
+
+    try:
+        args.prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        return "--prompt: not valid UTF-8 text (check the terminal's or the script's encoding)"
+    try:
+        check_outputs(args.image, _output_paths(args.output, args.candidates), overwrite=args.overwrite)
+        prepare_folder(args.output.parent)
+    except OutputError as exc:
+        return str(exc)
+    return None
+
+
+def _save_result(path: Path, candidate: Any, source: Any, info: dict[str, str]) -> bool:
+    """Save one result with the source's profile, EXIF and bit depth; if that fails, to a recovery file."""
+    from glide_studio.core.imaging.metadata import save_image
+    from glide_studio.core.imaging.output import OutputError, recovery_folder, recovery_path
+
+    deep = source.rgb16 is not None and candidate.image.shape == source.rgb16.shape
+    if source.rgb16 is not None and path.suffix.lower() != ".png":
+        print(f"warning: {path}: 16-bit source saved with 8 bits per channel; use .png", file=sys.stderr)
+    keep = {
+        "alpha": source.alpha,
+        "info": info,
+        "icc_profile": source.icc_profile,
+        "exif": source.exif,
+        "source16": source.rgb16 if deep else None,
+        "alpha16": source.alpha16 if deep else None,
+    }
+    try:
+        save_image(path, candidate.image, **keep)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+    else:
+        print(f"{path}  (seed {candidate.seed})")
+        return True
+    try:
+        rescued = save_image(recovery_path(path, folder=recovery_folder()), candidate.image, **keep)
+    except (OSError, ValueError, OutputError) as exc:
+        _fail(f"{path}: cannot write the result ({reason}), nor a recovery copy ({exc})")
+        return False
+    _fail(f"{path}: cannot write the result ({reason}); saved it to {rescued} (seed {candidate.seed})")
+    return False
 
 
 def _build_request(args: argparse.Namespace, engine: Any, rgb: Any, mask: Any) -> Any:
@@ -54,8 +201,10 @@ def _build_request(args: argparse.Namespace, engine: Any, rgb: Any, mask: Any) -
         raise RequestError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
     recommended = engine.sampling if args.preset is None else {}
+    clip_guidance = float(getattr(args, "clip_guidance", 0.0) or 0.0)
+    clip_sampler = "ancestral" if clip_guidance else None  # the only sampler CLIP guidance can steer
     base = StageSettings(
-        sampler=args.sampler or recommended.get("sampler") or preset.base.sampler,
+        sampler=args.sampler or clip_sampler or recommended.get("sampler") or preset.base.sampler,
         steps=args.steps or recommended.get("steps") or preset.base.steps,
     )
     upsample = StageSettings(
@@ -74,14 +223,33 @@ def _build_request(args: argparse.Namespace, engine: Any, rgb: Any, mask: Any) -
         upsample_temperature=args.temperature,
         candidates=args.candidates,
         seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
+        sketch=_load_sketch(getattr(args, "sketch", None), rgb),
+        strength=float(getattr(args, "strength", 0.75)),
+        clip_guidance=clip_guidance,
     )
+
+
+def _load_sketch(path: Path | None, rgb: Any) -> Any:
+    """The sketch as RGB uint8 of the picture's size, or None."""
+    from glide_studio.core.imaging.files import ImageError, load_image
+
+    if path is None:
+        return None
+    sketch = load_image(path)
+    if sketch.rgb.shape != rgb.shape:
+        raise ImageError(
+            f"{path}: the sketch is {sketch.size[0]}x{sketch.size[1]}, but the picture is "
+            f"{rgb.shape[1]}x{rgb.shape[0]}; draw it over a copy of the picture"
+        )
+    return sketch.rgb
 
 
 def _stream(engine: Any, request: Any) -> Any:
     """Run the request with one progress bar per stage; returns the Finished event."""
     from tqdm import tqdm
 
-    from glide_studio.core.generation.events import Finished, Preview, Started
+    from glide_studio.core.generation.events import Failed, Finished, Preview, Started
+    from glide_studio.core.remote.client import RemoteError
 
     bar = None
     finished = None
@@ -97,6 +265,8 @@ def _stream(engine: Any, request: Any) -> Any:
             bar.update(1)
         elif isinstance(event, Finished):
             finished = event
+        elif isinstance(event, Failed):  # what a server reports instead of raising
+            raise RemoteError(event.message)
     if bar is not None:
         bar.close()
     return finished
@@ -105,39 +275,61 @@ def _stream(engine: Any, request: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     from glide_studio.core.generation.request import RequestError
     from glide_studio.core.imaging.files import ImageError, load_image, load_mask
-    from glide_studio.core.imaging.metadata import save_image
+    from glide_studio.core.remote.client import RemoteError
     from glide_studio.core.runtime.devices import DeviceError
-    from glide_studio.core.runtime.engine import GET_WEIGHTS_HINT, EngineError, load_engine
+    from glide_studio.core.runtime.engine import EngineError, load_engine
     from glide_studio.core.text.tokenizer import TokenizerError
     from glide_studio.core.weights.checkpoints import CheckpointError
 
     suffix = args.output.suffix.lower()
     if suffix not in (".png", ".jpg", ".jpeg", ".webp"):
         return _fail(f"{args.output}: unsupported output type; use .png, .jpg or .webp", 2)
+    problem = _check_before_loading(args)
+    if problem:
+        return _fail(problem)
     try:
         source = load_image(args.image)
+        if source.frames > 1:
+            print(f"note: {args.image} has {source.frames} frames; only the first is edited", file=sys.stderr)
         mask = load_mask(args.mask, size=source.size)
-        engine = load_engine(
-            weights_dir=args.weights_dir, device=args.device, demo=True if args.demo else None
+        engine = (
+            _remote_engine(args)
+            if args.server
+            else load_engine(
+                weights_dir=args.weights_dir,
+                device=args.device,
+                demo=True if args.demo else None,
+                precision=args.precision or "auto",
+            )
         )
-        if engine.is_demo:
-            print(f"Using the {engine.description}. {GET_WEIGHTS_HINT}", file=sys.stderr)
+        if engine.notice:
+            print(engine.notice, file=sys.stderr)
         request = _build_request(args, engine, source.rgb, mask)
         finished = _stream(engine, request)
-    except (ImageError, RequestError, CheckpointError, EngineError, DeviceError, TokenizerError) as exc:
+    except (
+        ImageError,
+        RequestError,
+        CheckpointError,
+        EngineError,
+        DeviceError,
+        TokenizerError,
+        RemoteError,
+    ) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("cancelled", 130)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    failed = False  # a result that cannot be written goes to a recovery file
     model = engine.description
+    upsampled = len(engine.inpainter.stages(request)) > 1  # only stages that ran are recorded
     for candidate, path in zip(
         finished.candidates, _output_paths(args.output, request.candidates), strict=True
     ):
-        info = {**request.describe(), "seed": str(candidate.seed), "candidates": "1", "model": model}
+        info = {
+            **request.describe(upsampled=upsampled),
+            "seed": str(candidate.seed),
+            "candidates": "1",
+            "model": model,
+        }
         info["size"] = f"{candidate.image.shape[1]}x{candidate.image.shape[0]}"
-        try:
-            save_image(path, candidate.image, alpha=source.alpha, info=info)
-        except OSError as exc:
-            return _fail(f"{path}: cannot write the result ({exc.strerror or exc})")
-        print(f"{path}  (seed {candidate.seed})")
-    return 0
+        failed |= not _save_result(path, candidate, source, info)
+    return 1 if failed else 0

@@ -136,7 +136,12 @@ def _tokenizer(kind: str | None, folder: Path | None, n_vocab: int) -> tuple[str
     from glide_studio.core.text.tokenizer import load_tokenizer
 
     kind = kind or ("bytes" if n_vocab == 257 else "bpe")
-    return kind, load_tokenizer(kind, folder)
+    tokenizer = load_tokenizer(kind, folder)
+    if n_vocab and tokenizer.n_vocab != n_vocab:
+        raise UsageError(
+            f"the {kind} tokenizer has {tokenizer.n_vocab} tokens but the model's n_vocab is {n_vocab}"
+        )
+    return kind, tokenizer
 
 
 class _StopFlag:

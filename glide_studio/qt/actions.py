@@ -76,6 +76,7 @@ class Actions:
     brush_larger: QAction
     download: QAction
     reload_models: QAction
+    backend: QAction
     shortcuts_help: QAction
     tools: dict[Tool, QAction] = field(default_factory=dict)
     candidate_keys: list[QAction] = field(default_factory=list)
@@ -133,6 +134,13 @@ def _specs(w: MainWindow) -> dict[str, tuple[str, Callable[[], object], str | No
         "brush_larger": ("Larger Brush", lambda: canvas.grow_brush(1), None, ("]",), ""),
         "download": ("&Download GLIDE Weights…", w.show_download_dialog, None, (), ""),
         "reload_models": ("&Reload Models", w.reload_models, None, (), "Load the models again"),
+        "backend": (
+            "&Backend…",
+            w.choose_backend,
+            None,
+            (),
+            "Run the models on this computer or on a server",
+        ),
         "shortcuts_help": ("&Keyboard Shortcuts", w.show_shortcuts, None, ("F1",), ""),
     }
 

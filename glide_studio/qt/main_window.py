@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ..core.editing.autosave import autosave_folder
 from ..core.editing.history import make_thumbnail
 from .actions import Actions, create_actions
+from .backend_dialog import BackendDialog
 from .canvas import MAX_BRUSH, CanvasView
 from .compare_keys import CompareKeyFilter
 from .convert import to_pixmap
@@ -106,7 +107,10 @@ class MainWindow(QMainWindow):
         self.prompt_panel = PromptPanel(settings.generation())
         self.candidates = CandidatesStrip()
         self.history = HistoryPanel(self.model)
-        self.service = InpaintService(engine_factory, parent=self)
+        self._local_factory = engine_factory
+        self._backend = settings.backend()
+        """Read on the GUI thread; the loader on the model thread only reads this copy."""
+        self.service = InpaintService(self._load_engine, parent=self)
         self.generation = GenerationController(
             service=self.service,
             model=self.model,
@@ -161,7 +165,7 @@ class MainWindow(QMainWindow):
         gen_menu = self.menuBar().addMenu("&Generate")
         gen_menu.addActions([a.generate, a.cancel, a.apply, a.discard, a.random_seed])
         models_menu = self.menuBar().addMenu("&Models")
-        models_menu.addActions([a.download, a.reload_models])
+        models_menu.addActions([a.backend, a.download, a.reload_models])
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(a.shortcuts_help)
         self._build_toolbars(a)
@@ -416,6 +420,30 @@ class MainWindow(QMainWindow):
     def invert_mask(self) -> None:
         if self.model.session is not None:
             self.model.session.invert_mask()
+
+    def _load_engine(self) -> Any:
+        """Runs on the model thread: the server's models, or this computer's."""
+        backend = self._backend
+        if backend.remote:
+            from ..core.remote.client import RemoteEngine
+
+            return RemoteEngine.connect(backend.url, token=backend.token or None)
+        return self._local_factory()
+
+    def choose_backend(self) -> None:
+        dialog = BackendDialog(self._backend, self)
+        if not dialog.exec():
+            return
+        backend = dialog.backend()
+        if backend == self._backend:
+            return
+        if self.generation.running:
+            show_info(self, "Backend", "Wait for the run to finish (or cancel it) before switching.")
+            return
+        self._backend = backend
+        self.settings.set_backend(backend)
+        self.status.showMessage(f"Models now run on: {backend.label}", 8000)
+        self.reload_models()
 
     def reload_models(self) -> None:
         """Load the engine again (after weights were added by hand, for instance)."""

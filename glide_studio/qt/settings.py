@@ -15,7 +15,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from ..core.generation.presets import DEFAULT_PRESET, PRESETS
 
-__all__ = ["MAX_RECENT", "GenerationDefaults", "Settings", "temporary_settings"]
+__all__ = ["MAX_RECENT", "Backend", "GenerationDefaults", "Settings", "temporary_settings"]
 
 MAX_RECENT = 10
 
@@ -33,6 +33,21 @@ class GenerationDefaults:
     upsample: bool = True
     seed: int = 0
     seed_locked: bool = False
+
+
+@dataclass(frozen=True)
+class Backend:
+    url: str = ""
+    """Empty: this computer. Otherwise the server's address, e.g. http://gpu-box:8000."""
+    token: str = ""
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def label(self) -> str:
+        return self.url if self.remote else "This computer"
 
 
 def _bool(value: Any) -> bool:
@@ -108,6 +123,18 @@ class Settings:
 
     def remove_recent(self, path: str) -> None:
         self._store.setValue("files/recent", [p for p in self.recent_files() if p != path])
+
+    # -- backend ---------------------------------------------------------------------------------
+
+    def backend(self) -> Backend:
+        """Where the models run: this computer (no URL) or a GLIDE Studio server."""
+        return Backend(
+            url=self._get("backend/url", "", str).strip(), token=self._get("backend/token", "", str)
+        )
+
+    def set_backend(self, backend: Backend) -> None:
+        self._store.setValue("backend/url", backend.url)
+        self._store.setValue("backend/token", backend.token)
 
     # -- generation -----------------------------------------------------------------------------
 

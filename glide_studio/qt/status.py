@@ -61,6 +61,10 @@ class StatusBar(QStatusBar):
         tip = info.description
         if info.missing:
             tip += "\nMissing: " + ", ".join(info.missing)
+        if info.notice:
+            tip += "\n" + info.notice
+            if not info.is_demo:  # the window has its own message for the demo model
+                self.showMessage(info.notice, 30000)
         self.model_label.setToolTip(tip)
         self.device_label.setText(info.device_label)
         self.device_label.setToolTip(f"The model runs here; the worker uses {info.threads} CPU thread(s)")

@@ -56,6 +56,8 @@ class EngineInfo:
     """None when no upsampler is loaded (the demo model, or its file is missing)."""
     sampling: dict[str, Any] = field(default_factory=dict)
     """Recommended settings for this model (sampler, steps, guidance_scale), if it has any."""
+    notice: str = ""
+    """What the user must be told about this engine (e.g. no upsampler); ``Engine.notice``."""
 
     @classmethod
     def of(cls, engine: EngineLike, threads: int) -> EngineInfo:
@@ -72,6 +74,7 @@ class EngineInfo:
             base_resolution=int(getattr(base, "resolution", 64)),
             upsample_resolution=int(upsampler.resolution) if upsampler is not None else None,
             sampling=dict(getattr(engine, "sampling", None) or {}),
+            notice=str(getattr(engine, "notice", "") or ""),
         )
 
 

@@ -21,9 +21,10 @@ from glide_studio.core.text.tokenizer import load_tokenizer
 from glide_studio.core.training.checkpointing import sha256_of
 from glide_studio.core.training.demo import DEMO_MANIFEST, DEMO_WEIGHTS
 from glide_studio.core.training.evaluation import centre_hole, heldout_cases, measure_adherence
+from glide_studio.core.weights.bundled import demo_folder
 from glide_studio.core.weights.checkpoints import load_model
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_DIR = Path(str(demo_folder()))  # shipped inside the package
 CASES = 24
 
 pytestmark = pytest.mark.skipif(

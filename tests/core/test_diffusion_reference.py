@@ -20,6 +20,7 @@ from glide_studio.core.diffusion import (
     space_timesteps,
 )
 from glide_studio.core.model import build_model
+from tiny_models import TINY_BASE, random_model
 
 TOL = 1e-4
 
@@ -207,10 +208,16 @@ def test_upsampler_loop_matches(reference_dir):
     assert (steps[-1].pred_x0[known] - fw["inpaint_image"].clamp(-1, 1)[known]).abs().max() < 1e-6
 
 
-def test_sampler_stops_when_consumer_stops(base):
-    data, model = base
-    g = data["guided"]
-    cond = model.condition(tokens=g["tokens"][:1], mask=g["mask"][:1])
+@pytest.fixture(scope="module")
+def random_base():
+    """A tiny random model and a prompt: for tests that check the loops, not the reference's numbers."""
+    model = random_model(TINY_BASE, seed=0)
+    tokens = torch.randint(0, 257, (1, TINY_BASE["text_ctx"]), generator=torch.Generator().manual_seed(0))
+    return model, model.condition(tokens=tokens, mask=torch.ones_like(tokens, dtype=torch.bool))
+
+
+def test_sampler_stops_when_consumer_stops(random_base):
+    model, cond = random_base
     calls = []
 
     def model_fn(x, t):
@@ -218,7 +225,8 @@ def test_sampler_stops_when_consumer_stops(base):
         return model.denoise(x, t, cond)
 
     gen = torch.Generator().manual_seed(0)
-    loop = ancestral(model_fn, Diffusion.from_options(data["options"]), g["initial_noise"][:1], noise=gen)
+    x = torch.randn(1, 3, 64, 64, generator=gen)
+    loop = ancestral(model_fn, Diffusion.from_options(TINY_BASE, respacing="10"), x, noise=gen)
     with torch.inference_mode():
         first = next(loop)
         second = next(loop)
@@ -227,11 +235,9 @@ def test_sampler_stops_when_consumer_stops(base):
     assert (first.index, second.index, first.total) == (0, 1, 10)
 
 
-def test_generator_noise_is_reproducible(base):
-    data, model = base
-    g = data["guided"]
-    cond = model.condition(tokens=g["tokens"][:1], mask=g["mask"][:1])
-    diffusion = Diffusion.from_options(data["options"], respacing="4")
+def test_generator_noise_is_reproducible(random_base):
+    model, cond = random_base
+    diffusion = Diffusion.from_options(TINY_BASE, respacing="4")
 
     def run(seed):
         gen = torch.Generator().manual_seed(seed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,7 +22,12 @@ from glide_studio.core.weights.released import RELEASED
 from tiny_models import TINY_32
 
 TINY = TINY_32
-DEFAULT_FILES = ["base_inpaint.pt", "encoder.json", "upsample_inpaint.pt", "vocab.bpe"]
+DEFAULT_FILES = [
+    "base_inpaint.pt",
+    "base_inpaint.pt.manifest.json",
+    "upsample_inpaint.pt",
+    "upsample_inpaint.pt.manifest.json",
+]
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -60,13 +64,11 @@ def mirror(tmp_path: Path, tiny_released: dict, monkeypatch: pytest.MonkeyPatch)
     server.server_close()
 
 
-def fill(folder: Path, files: dict) -> None:
-    for name in ("base-inpaint", "upsample-inpaint"):
+def fill(folder: Path, files: dict, names: tuple[str, ...] = ("base-inpaint", "upsample-inpaint")) -> None:
+    for name in names:
         buffer = io.BytesIO()
         torch.save(build_model(files[name].options).state_dict(), buffer)
         (folder / files[name].filename).write_bytes(buffer.getvalue())
-    (folder / "encoder.json").write_text(json.dumps({"a": 0, "<|endoftext|>": 1}))
-    (folder / "vocab.bpe").write_text("#version: 0.2\n")
 
 
 def test_downloads_what_the_editor_needs_then_skips_it(mirror, tiny_released, tmp_path, capsys):
@@ -74,27 +76,38 @@ def test_downloads_what_the_editor_needs_then_skips_it(mirror, tiny_released, tm
     weights = tmp_path / "weights"
     assert cli.main(["download", "--weights-dir", str(weights)]) == 0
     assert sorted(p.name for p in weights.iterdir()) == DEFAULT_FILES
-    for name in DEFAULT_FILES:
+    for name in ("base_inpaint.pt", "upsample_inpaint.pt"):
         assert (weights / name).read_bytes() == (mirror / name).read_bytes()
     out = capsys.readouterr()
     assert str(weights) in out.out
     assert out.err == ""
 
-    for name in DEFAULT_FILES:
+    for name in ("base_inpaint.pt", "upsample_inpaint.pt"):
         (mirror / name).unlink()  # a second run must not fetch anything
-    assert cli.main(["download", "encoder", "bpe", "--weights-dir", str(weights)]) == 0
-    assert "vocab.bpe: already present" in capsys.readouterr().out
+    assert cli.main(["download", "--models", "inpaint", "--weights-dir", str(weights)]) == 0
+    assert "upsample_inpaint.pt: already present" in capsys.readouterr().out
 
 
 def test_damaged_file_is_moved_aside_and_fetched_again(mirror, tiny_released, tmp_path, capsys):
-    fill(mirror, tiny_released)
+    fill(mirror, tiny_released, ("base",))
     weights = tmp_path / "weights"
     weights.mkdir()
-    (weights / "vocab.bpe").write_text("<html>saved error page</html>")
-    assert cli.main(["download", "bpe", "--weights-dir", str(weights)]) == 0
-    assert (weights / "vocab.bpe").read_text() == "#version: 0.2\n"
-    assert (weights / "vocab.bpe.invalid").exists()
-    assert "moved it to vocab.bpe.invalid" in capsys.readouterr().out
+    (weights / "base.pt").write_text("<html>saved error page</html>")
+    assert cli.main(["download", "base", "--weights-dir", str(weights)]) == 0
+    assert (weights / "base.pt").read_bytes() == (mirror / "base.pt").read_bytes()
+    assert (weights / "base.pt.invalid").exists()
+    assert "moved it to base.pt.invalid" in capsys.readouterr().out
+
+
+def test_file_changed_since_download_is_fetched_again(mirror, tiny_released, tmp_path, capsys):
+    fill(mirror, tiny_released, ("base",))
+    weights = tmp_path / "weights"
+    assert cli.main(["download", "base", "--weights-dir", str(weights)]) == 0
+    with (weights / "base.pt").open("ab") as f:
+        f.write(b"junk")  # the manifest's size no longer matches
+    assert cli.main(["download", "base", "--weights-dir", str(weights)]) == 0
+    assert "was " in capsys.readouterr().out
+    assert (weights / "base.pt").read_bytes() == (mirror / "base.pt").read_bytes()
 
 
 def test_failure_is_one_line_on_stderr(mirror, tmp_path, capsys):
@@ -108,10 +121,18 @@ def test_failure_is_one_line_on_stderr(mirror, tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_unknown_name_is_a_usage_error(mirror, tmp_path, capsys):
-    assert cli.main(["download", "bse", "--weights-dir", str(tmp_path)]) == 2
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bse"], "unknown file 'bse'"),
+        (["encoder"], "the tokenizer ships with glide-studio"),
+        (["--models", "inpaint,video"], "unknown model group 'video'"),
+    ],
+)
+def test_unknown_name_is_a_usage_error(mirror, tmp_path, capsys, argv, message):
+    assert cli.main(["download", *argv, "--weights-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown file 'bse'" in err
+    assert err.count("\n") == 1 and message in err
 
 
 def test_ctrl_c_exits_130_with_a_message(mirror, tmp_path, capsys, monkeypatch):
@@ -119,11 +140,21 @@ def test_ctrl_c_exits_130_with_a_message(mirror, tmp_path, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(store_module.ModelStore, "download", interrupted)
-    assert cli.main(["download", "encoder", "--weights-dir", str(tmp_path)]) == 130
+    assert cli.main(["download", "base", "--weights-dir", str(tmp_path)]) == 130
     assert "resume" in capsys.readouterr().err
 
 
-def test_all_expands_to_every_released_file():
-    assert download_command._resolve(["all"], known=list(RELEASED)) == list(RELEASED)
-    assert download_command._resolve([], known=list(RELEASED)) == list(download_command.DEFAULT_NAMES)
-    assert download_command._resolve(["bpe", "bpe"], known=list(RELEASED)) == ["bpe"]
+def test_names_groups_and_all():
+    resolve = download_command.resolve_names
+    assert resolve([]) == ["base-inpaint", "upsample-inpaint"] == list(download_command.DEFAULT_NAMES)
+    assert resolve([], everything=True) == resolve(["all"]) == list(RELEASED)
+    assert resolve([], models="text2im, clip") == ["base", "upsample", "clip-image-enc", "clip-text-enc"]
+    assert resolve(["base", "base"], models="text2im") == ["base", "upsample"]
+    assert resolve([], models="inpaint,text2im,clip") == [
+        "base-inpaint",
+        "upsample-inpaint",
+        "base",
+        "upsample",
+        "clip-image-enc",
+        "clip-text-enc",
+    ]

@@ -185,3 +185,12 @@ def test_redo_after_undo_makes_newer_candidates_current_again():
     assert session.run is newer and session.stale
     session.redo()
     assert session.run is newer and not session.stale
+
+
+def test_a_stage_that_did_not_run_is_not_recorded():
+    session = _session()
+    _paint(session, Box(10, 10, 20, 20))
+    _feed_run(session)  # the run's Started names only the base stage
+    assert session.run.request.use_upsampler
+    edit = session.apply()
+    assert "upsample_steps" not in edit.parameters and "upsample_sampler" not in edit.parameters

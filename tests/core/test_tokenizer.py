@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
-import shutil
 
 import pytest
 
 from glide_studio.core.text.tokenizer import (
+    SHIPPED_VOCAB,
+    VOCAB_SHA256,
     BPETokenizer,
     ByteTokenizer,
     TokenizerError,
@@ -21,8 +23,9 @@ def reference_tokens(reference_dir):
 
 
 @pytest.fixture(scope="module")
-def bpe(reference_dir) -> BPETokenizer:
-    return BPETokenizer.from_folder(reference_dir / "tokenizer")
+def bpe() -> BPETokenizer:
+    """The vocabulary shipped inside the package: no reference data or download needed."""
+    return BPETokenizer.released()
 
 
 def test_vocabulary_size_and_end_token(bpe, reference_tokens):
@@ -57,22 +60,59 @@ def test_long_prompt_is_truncated_and_says_so(bpe):
     assert all(padded.mask)
 
 
-def test_plain_files_load_like_gzipped_ones(bpe, reference_dir, tmp_path):
+def shipped(name: str) -> bytes:
+    return gzip.decompress((SHIPPED_VOCAB / f"{name}.gz").read_bytes())
+
+
+def test_shipped_vocabulary_is_the_released_one():
+    for name, digest in VOCAB_SHA256.items():
+        assert hashlib.sha256(shipped(name)).hexdigest() == digest
+    assert VOCAB_SHA256 == {
+        "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+        "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+    }
+
+
+def test_known_prompt_without_reference_data(bpe):
+    assert bpe.encode("a corgi wearing a red scarf") == [64, 1162, 12397, 5762, 257, 2266, 36953]
+    assert bpe.n_vocab == 50257 and bpe.end_token == 50256
+    assert load_tokenizer("bpe").encode("A Red Barn") == bpe.encode("a red barn")
+
+
+def test_plain_files_load_like_gzipped_ones(bpe, tmp_path):
     for name in ("encoder.json", "vocab.bpe"):
-        with gzip.open(reference_dir / "tokenizer" / f"{name}.gz", "rb") as src:
-            (tmp_path / name).write_bytes(src.read())
+        (tmp_path / name).write_bytes(shipped(name))
     plain = BPETokenizer.from_folder(tmp_path)
     text = "An oil painting of a red barn at sunset!"
     assert plain.encode(text) == bpe.encode(text)
 
 
-def test_missing_or_broken_files_give_clear_errors(reference_dir, tmp_path):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda merges: b"\n".join(merges.split(b"\n")[:1000]) + b"\n",  # a 1,000-line merges file
+        lambda merges: merges[: len(merges) // 2],  # half a file
+        lambda merges: merges.replace(b"\nh e\n", b"\n"),  # one merge missing
+    ],
+)
+def test_truncated_or_edited_vocabulary_is_refused(tmp_path, damage):
+    """Such files parse, and would tokenize prompts differently: the hash refuses them by name."""
+    (tmp_path / "encoder.json").write_bytes(shipped("encoder.json"))
+    (tmp_path / "vocab.bpe").write_bytes(damage(shipped("vocab.bpe")))
+    with pytest.raises(TokenizerError, match=r"vocab\.bpe is not the released GLIDE vocabulary"):
+        BPETokenizer.from_folder(tmp_path)
+    assert BPETokenizer.from_folder(tmp_path, check_hash=False).n_vocab == 50257  # it would have loaded
+
+
+def test_missing_or_broken_files_give_clear_errors(tmp_path):
     with pytest.raises(TokenizerError, match=r"encoder\.json.*not found"):
         BPETokenizer.from_folder(tmp_path)
-    shutil.copy(reference_dir / "tokenizer" / "vocab.bpe.gz", tmp_path)
+    (tmp_path / "vocab.bpe").write_bytes(shipped("vocab.bpe"))
     (tmp_path / "encoder.json").write_text("{not json")
-    with pytest.raises(TokenizerError, match="not valid JSON"):
+    with pytest.raises(TokenizerError, match="not the released GLIDE vocabulary"):
         BPETokenizer.from_folder(tmp_path)
+    with pytest.raises(TokenizerError, match="not valid JSON"):
+        BPETokenizer.from_folder(tmp_path, check_hash=False)
 
 
 def test_byte_tokenizer_needs_no_files():

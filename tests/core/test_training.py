@@ -306,7 +306,7 @@ def _run_command(argv, capsys):
         (["--resume"], "does not exist"),
         (["--masks", "blob=1"], "unknown mask kinds"),
         (["--ema", "1.5"], "--ema must be in [0, 1)"),
-        (["--tokenizer", "bpe", "--model-options", "tiny"], "needs the folder"),
+        (["--tokenizer", "bpe", "--model-options", "tiny"], "the bpe tokenizer has 50257 tokens"),
     ],
 )
 def test_bad_arguments_give_one_line_and_no_traceback(tmp_path, capsys, monkeypatch, extra, message):

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .clip_guidance import clip_guidance_gradient
     from .gaussian import Diffusion, Prediction, X0Transform
     from .guidance import classifier_free_guidance, paste_known_region
     from .samplers import (
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .schedule import ScheduleError, beta_schedule, space_timesteps
 
 _WHERE = {
+    "clip_guidance_gradient": "clip_guidance",
     "Diffusion": "gaussian",
     "Prediction": "gaussian",
     "X0Transform": "gaussian",
@@ -59,6 +61,7 @@ __all__ = [
     "ancestral",
     "beta_schedule",
     "classifier_free_guidance",
+    "clip_guidance_gradient",
     "ddim",
     "dpm_solver_pp_2m",
     "noise_from_generator",

@@ -110,14 +110,23 @@ def ancestral(
     noise: torch.Generator | NoiseSource | None = None,
     x0_transform: X0Transform | None = None,
     clip: bool = True,
+    mean_shift: Denoiser | None = None,
 ) -> Iterator[Step]:
-    """Sample from the learned reverse process, one step per respaced timestep."""
+    """Sample from the learned reverse process, one step per respaced timestep.
+
+    ``mean_shift`` (x_t, original timesteps) → a gradient moves each step's mean
+    by variance × gradient (the release's CLIP guidance).
+    """
     draw = _noise_source(noise)
 
     def update(x: Tensor, i: int, pred: Prediction) -> Tensor:
+        mean = pred.mean
+        if mean_shift is not None:
+            t = torch.full((x.shape[0],), diffusion.timesteps[i], dtype=torch.long, device=x.device)
+            mean = mean + pred.variance * mean_shift(x, t)
         if i == 0:
-            return pred.mean
-        return pred.mean + torch.exp(0.5 * pred.log_variance) * draw(x)
+            return mean
+        return mean + torch.exp(0.5 * pred.log_variance) * draw(x)
 
     return _run(denoiser, diffusion, x_T, update, x0_transform=x0_transform, clip=clip)
 
@@ -200,10 +209,15 @@ def sample(
     *,
     noise: torch.Generator | NoiseSource | None = None,
     x0_transform: X0Transform | None = None,
+    mean_shift: Denoiser | None = None,
 ) -> Iterator[Step]:
     """The sampler called ``name``; ``noise`` goes to the ones that draw any."""
+    if mean_shift is not None and name != "ancestral":
+        raise ValueError(f"the {name} sampler cannot shift its mean (CLIP guidance needs ancestral)")
     if name == "ancestral":
-        return ancestral(denoiser, diffusion, x_T, noise=noise, x0_transform=x0_transform)
+        return ancestral(
+            denoiser, diffusion, x_T, noise=noise, x0_transform=x0_transform, mean_shift=mean_shift
+        )
     if name == "ddim":
         return ddim(denoiser, diffusion, x_T, noise=noise, x0_transform=x0_transform)
     if name == "dpm++2m":

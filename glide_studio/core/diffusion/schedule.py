@@ -53,10 +53,26 @@ def _evenly_within_sections(num_steps: int, counts: list[int]) -> set[int]:
         size = size_per + (1 if k < extra else 0)
         if size < count:
             raise ScheduleError(f"cannot take {count} steps from a section of {size}")
-        stride = 1 if count <= 1 else (size - 1) / (count - 1)
-        taken.update(start + round(j * stride) for j in range(count))
+        taken.update(start + offset for offset in _float_walk(size, count))
         start += size
     return taken
+
+
+def _float_walk(size: int, count: int) -> list[int]:
+    """``count`` offsets into a section of ``size`` steps, as GLIDE's released code picks them.
+
+    The position advances by a float stride and is rounded each time it is
+    kept. Rounding ``j * stride`` instead differs by one step for many counts
+    (278 of the counts 1…1000 on 1000 steps; for "21" GLIDE keeps 499, not
+    500), and then a typed step count samples another trajectory than GLIDE's.
+    """
+    stride = 1.0 if count <= 1 else (size - 1) / (count - 1)
+    offsets = []
+    position = 0.0
+    for _ in range(count):
+        offsets.append(round(position))
+        position += stride
+    return offsets
 
 
 def space_timesteps(num_steps: int, spec: str | int) -> list[int]:

@@ -241,7 +241,8 @@ class EditingSession:
 
     @staticmethod
     def _parameters(run: Run, cand: Candidate) -> dict[str, str]:
-        parameters = {**run.request.describe(), "seed": str(cand.seed), "candidates": "1"}
+        upsampled = "upsample" in run.started.stages if run.started is not None else None
+        parameters = {**run.request.describe(upsampled=upsampled), "seed": str(cand.seed), "candidates": "1"}
         if run.model:
             parameters["model"] = run.model
         return parameters

@@ -76,6 +76,12 @@ class EditRequest:
     upsample_temperature: float = 0.997
     candidates: int = 1
     seed: int = 0
+    sketch: np.ndarray | None = None
+    """RGB uint8 like ``image``: a colour sketch to start the masked region from (SDEdit)."""
+    strength: float = 0.75
+    """With a sketch: how far to depart from it, 0 (keep) … 1 (ignore it)."""
+    clip_guidance: float = 0.0
+    """Noised-CLIP guidance scale; above 0 it replaces classifier-free guidance (ancestral only)."""
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image)
@@ -91,12 +97,39 @@ class EditRequest:
             raise RequestError(f"candidates must be between 1 and {MAX_CANDIDATES}, got {self.candidates}")
         if not 0 <= self.seed < 2**63:
             raise RequestError(f"the seed must be a non-negative 63-bit integer, got {self.seed}")
+        if self.seed + self.candidates > 2**63:
+            # Candidate k uses seed + k: every recorded seed must be one that can be passed back.
+            raise RequestError(
+                f"seed {self.seed} with {self.candidates} candidates runs past the largest seed "
+                f"{2**63 - 1}; use a seed of at most {2**63 - self.candidates}"
+            )
         if not 0 <= self.guidance_scale <= 50:
             raise RequestError(f"guidance must be between 0 and 50, got {self.guidance_scale}")
         if not 0 < self.upsample_temperature <= 1.5:
             raise RequestError(f"upsample temperature must be in (0, 1.5], got {self.upsample_temperature}")
+        self._check_toolbox(image)
         object.__setattr__(self, "image", _frozen_array(image))
         object.__setattr__(self, "mask", _frozen_array(mask))
+
+    def _check_toolbox(self, image: np.ndarray) -> None:
+        """Validate the sketch, its strength and CLIP guidance (defaults: all unused)."""
+        if self.sketch is not None:
+            sketch = np.asarray(self.sketch)
+            if sketch.dtype != np.uint8 or sketch.shape != image.shape:
+                raise RequestError(
+                    f"the sketch must be RGB uint8 of the image's size {image.shape[1::-1]}, "
+                    f"got {sketch.dtype} {sketch.shape[1::-1]}"
+                )
+            object.__setattr__(self, "sketch", _frozen_array(sketch))
+        if not 0 <= self.strength <= 1:
+            raise RequestError(f"sketch strength must be between 0 and 1, got {self.strength}")
+        if not 0 <= self.clip_guidance <= 100:
+            raise RequestError(f"CLIP guidance must be between 0 and 100, got {self.clip_guidance}")
+        if self.clip_guidance and self.base.sampler != "ancestral":
+            raise RequestError(
+                f"CLIP guidance shifts each ancestral step; the {self.base.sampler} sampler cannot "
+                "take it: choose the ancestral sampler (or the release preset)"
+            )
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -106,8 +139,12 @@ class EditRequest:
     def with_changes(self, **changes: Any) -> EditRequest:
         return replace(self, **changes)
 
-    def describe(self) -> dict[str, str]:
-        """The parameters worth recording beside a result (PNG text chunks, history)."""
+    def describe(self, *, upsampled: bool | None = None) -> dict[str, str]:
+        """The parameters worth recording beside a result (PNG text chunks, history).
+
+        ``upsampled`` says whether the upsampler really ran (the pipeline's
+        stages); a stage that did not run is never recorded. None: as requested.
+        """
         info = {
             "prompt": self.prompt,
             "seed": str(self.seed),
@@ -116,8 +153,13 @@ class EditRequest:
             "steps": self.base.steps,
             "candidates": str(self.candidates),
         }
-        if self.use_upsampler:
+        if self.use_upsampler if upsampled is None else upsampled:
             info["upsample_sampler"] = self.upsample.sampler
             info["upsample_steps"] = self.upsample.steps
             info["upsample_temperature"] = f"{self.upsample_temperature:g}"
+        if self.clip_guidance:
+            del info["guidance"]
+            info["clip_guidance"] = f"{self.clip_guidance:g}"
+        if self.sketch is not None:
+            info["sketch_strength"] = f"{self.strength:g}"
         return info

@@ -5,10 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .clip import RELEASED_CLIP_CONFIG, NoisedClip, build_clip
 from .config import ModelConfig, OptionsError
 from .glide import Conditioning, GlideModel, TextEncoding
 
-__all__ = ["Conditioning", "GlideModel", "ModelConfig", "OptionsError", "TextEncoding", "build_model"]
+__all__ = [
+    "RELEASED_CLIP_CONFIG",
+    "Conditioning",
+    "GlideModel",
+    "ModelConfig",
+    "NoisedClip",
+    "OptionsError",
+    "TextEncoding",
+    "build_clip",
+    "build_model",
+]
 
 
 def build_model(options: Mapping[str, Any]) -> GlideModel:

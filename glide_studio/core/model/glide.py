@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..generation.cancel import CancelToken
 from .config import ModelConfig
 from .layers import FloatGroupNorm, FloatLayerNorm, timestep_embedding, zero_init
 from .text import TextTransformer
@@ -55,6 +56,18 @@ class Conditioning:
         """The conditioning of some rows, for running a large batch in parts."""
         extra = None if self.extra is None else self.extra[index]
         return Conditioning(text=self.text.rows(index), extra=extra)
+
+
+def _normal(*shape: int, std: float = 1.0) -> Tensor:
+    """A parameter's storage, drawn from N(0, std²) unless it is built on the meta device."""
+    tensor = torch.empty(*shape)
+    if not tensor.is_meta:
+        nn.init.normal_(tensor, std=std)
+    return tensor
+
+
+def _never() -> None:
+    return None
 
 
 class GlideModel(nn.Module):
@@ -140,13 +153,14 @@ class GlideModel(nn.Module):
 
     def _build_text_encoder(self, config: ModelConfig, emb_ch: int) -> None:
         width = config.xf_width
-        self.token_embedding = nn.Embedding(config.n_vocab, width)
-        self.positional_embedding = nn.Parameter(torch.empty(config.text_ctx, width))
-        nn.init.normal_(self.positional_embedding, std=0.01)
+        # Built from given storage and initialised only off the meta device: on meta,
+        # ``normal_`` goes through torch's reference ops, which import torch._dynamo
+        # (about 1.7 s) to draw numbers nobody keeps.
+        self.token_embedding = nn.Embedding(config.n_vocab, width, _weight=_normal(config.n_vocab, width))
+        self.positional_embedding = nn.Parameter(_normal(config.text_ctx, width, std=0.01))
         self.padding_embedding: nn.Parameter | None = None
         if config.xf_padding:
-            self.padding_embedding = nn.Parameter(torch.empty(config.text_ctx, width))
-            nn.init.normal_(self.padding_embedding, std=0.01)
+            self.padding_embedding = nn.Parameter(_normal(config.text_ctx, width, std=0.01))
         self.transformer = TextTransformer(width=width, layers=config.xf_layers, heads=config.xf_heads)
         self.final_ln = FloatLayerNorm(width) if config.xf_final_ln else None
         self.transformer_proj = nn.Linear(width, emb_ch)
@@ -158,8 +172,32 @@ class GlideModel(nn.Module):
         return self.time_embed[0].weight.dtype
 
     @property
+    def stream_dtype(self) -> torch.dtype:
+        """The residual stream's dtype: float32 beside bfloat16 weights, whose 8-bit
+        mantissa would otherwise round every block's sum (float16 keeps 11 bits and
+        stays in half precision, as the released code runs it)."""
+        return torch.float32 if self.dtype == torch.bfloat16 else self.dtype
+
+    @property
     def device(self) -> torch.device:
         return self.time_embed[0].weight.device
+
+    def keep_text_float32(self) -> GlideModel:
+        """Put the prompt's side (embeddings, text transformer, each attention block's
+        text key/value projection) back in float32 beside bfloat16 weights.
+
+        It runs once per request, so its precision costs no time per step, and
+        every step of the run reads its result (about 0.2 GB more per released model).
+        """
+        parts: list[nn.Module] = [self.token_embedding, self.transformer, self.transformer_proj]
+        parts += [self.final_ln] if self.final_ln is not None else []
+        parts += [block.encoder_kv for block in self.attention_blocks]
+        for part in parts:
+            part.float()
+        for param in (self.positional_embedding, self.padding_embedding):
+            if param is not None:
+                param.data = param.data.float()
+        return self
 
     def encode_text(self, tokens: Tensor, mask: Tensor) -> TextEncoding:
         """Run the text transformer once; the result serves every denoising step."""
@@ -168,7 +206,7 @@ class GlideModel(nn.Module):
         h = self.token_embedding(tokens.long()) + self.positional_embedding
         if self.padding_embedding is not None:
             h = torch.where(mask[..., None].bool(), h, self.padding_embedding)
-        h = self.transformer(h.to(self.dtype))
+        h = self.transformer(h.to(self.transformer_proj.weight.dtype))
         if self.final_ln is not None:
             h = self.final_ln(h)
         proj = self.transformer_proj(h[:, -1])
@@ -205,22 +243,37 @@ class GlideModel(nn.Module):
             extra=torch.cat(extra, dim=1).to(self.dtype) if extra else None,
         )
 
-    def denoise(self, x: Tensor, timesteps: Tensor, cond: Conditioning) -> Tensor:
-        """One step's prediction: 3 channels of epsilon, 3 of variance interpolation."""
+    def denoise(
+        self, x: Tensor, timesteps: Tensor, cond: Conditioning, *, cancel: CancelToken | None = None
+    ) -> Tensor:
+        """One step's prediction: 3 channels of epsilon, 3 of variance interpolation.
+
+        ``cancel`` is checked between the UNet's blocks (a flag read, no device
+        synchronisation), so a slow step stops within one block's time by
+        raising ``RunCancelled``.
+        """
+        check = cancel.raise_if_cancelled if cancel is not None else _never
         emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(self.dtype))
         emb = emb + cond.text.proj.to(emb.dtype)
-        h = x.to(self.dtype)
+        h = x.to(self.stream_dtype)
         if cond.extra is not None:
-            h = torch.cat([h, cond.extra], dim=1)
+            h = torch.cat([h, cond.extra.to(h.dtype)], dim=1)
         kv = cond.text.kv
         skips = []
         for block in self.input_blocks:
+            check()
             h = block(h, emb, kv)
             skips.append(h)
+        check()
         h = self.middle_block(h, emb, kv)
         for block in self.output_blocks:
+            check()
             h = block(torch.cat([h, skips.pop()], dim=1), emb, kv)
-        return self.out(h).float().contiguous()
+        norm, _, conv = self.out
+        # The last convolution in float32: its output is epsilon, which the sampler
+        # multiplies by up to 2e4 at the noisiest step.
+        out = F.conv2d(norm(h).float(), conv.weight.float(), conv.bias.float(), padding=1)
+        return out.contiguous()
 
     def forward(
         self,

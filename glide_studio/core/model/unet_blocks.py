@@ -26,8 +26,16 @@ def _pointwise(conv: nn.Conv2d, x: Tensor) -> Tensor:
     On channels-last activations the permutes are free and this runs at matmul
     speed; oneDNN sends 1×1 channels-last convolutions down a slow fallback.
     """
-    out = F.linear(x.permute(0, 2, 3, 1), conv.weight[:, :, 0, 0], conv.bias)
+    weight = conv.weight[:, :, 0, 0]
+    out = F.linear(x.permute(0, 2, 3, 1).to(weight.dtype), weight, conv.bias)
     return out.permute(0, 3, 1, 2)
+
+
+def _in_dtype_of(module: nn.Module, x: Tensor) -> Tensor:
+    """``x`` in the dtype of ``module``'s weights: the residual stream may be kept wider
+    (float32 beside bf16 weights) than what the convolutions and products compute in."""
+    weight = getattr(module, "weight", None)
+    return x if weight is None else x.to(weight.dtype)
 
 
 def _channels_last(x: Tensor) -> bool:
@@ -103,7 +111,7 @@ class ResBlock(nn.Module):
         if self.resample is not None:
             h = self.resample(h)
             x = self.resample(x)
-        h = conv(h)
+        h = conv(_in_dtype_of(conv, h))
         emb_out = self.emb_layers(emb).to(h.dtype)[:, :, None, None]
         out_norm, *rest = self.out_layers
         if self.use_scale_shift_norm:
@@ -116,7 +124,7 @@ class ResBlock(nn.Module):
         skip = self.skip_connection
         if isinstance(skip, nn.Conv2d) and _channels_last(x):
             return _pointwise(skip, x) + h
-        return skip(x) + h
+        return skip(_in_dtype_of(skip, x)) + h
 
 
 class AttentionBlock(nn.Module):
@@ -139,16 +147,19 @@ class AttentionBlock(nn.Module):
     def project_text(self, text_features: Tensor) -> TextKV:
         """(batch, text_channels, tokens) → keys and values for this block."""
         batch, _, tokens = text_features.shape
-        kv = self.encoder_kv(text_features).view(batch, self.heads, 2, -1, tokens)
+        kv = self.encoder_kv(text_features.to(self.encoder_kv.weight.dtype)).view(
+            batch, self.heads, 2, -1, tokens
+        )
         key, value = kv.transpose(-1, -2).unbind(2)
-        return key.contiguous(), value.contiguous()
+        dtype = self.qkv.weight.dtype  # what this block's attention computes in
+        return key.to(dtype).contiguous(), value.to(dtype).contiguous()
 
     def forward(self, x: Tensor, text_kv: TextKV | None) -> Tensor:
         batch, channels, height, width = x.shape
         # Work on (batch, pixels, channels): free for channels-last activations, and
         # the 1×1 convolutions become plain matrix products.
         h = self.norm(x).permute(0, 2, 3, 1).reshape(batch, height * width, channels)
-        qkv = F.linear(h, self.qkv.weight[..., 0], self.qkv.bias)
+        qkv = F.linear(_in_dtype_of(self.qkv, h), self.qkv.weight[..., 0], self.qkv.bias)
         # Per head: q, k and v side by side, each head_ch wide.
         q, k, v = qkv.view(batch, -1, self.heads, 3, channels // self.heads).permute(3, 0, 2, 1, 4).unbind(0)
         if text_kv is not None:
@@ -168,6 +179,8 @@ class EmbedSequential(nn.Sequential):
                 h = layer(h, emb)
             elif isinstance(layer, AttentionBlock):
                 h = layer(h, text_kv[layer.slot])
+            elif isinstance(layer, nn.Conv2d):
+                h = layer(_in_dtype_of(layer, h))
             else:
                 h = layer(h)
         return h

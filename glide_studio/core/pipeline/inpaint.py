@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,14 +28,20 @@ from ..diffusion import (
     paste_known_region,
     sample,
 )
-from ..generation.events import Candidate, Event, Finished, Preview, Started
-from ..generation.request import EditRequest
+from ..generation.cancel import CancelToken, RunCancelled
+from ..generation.events import Cancelled, Candidate, Event, Finished, Preview, Started
+from ..generation.request import EditRequest, RequestError
 from ..model import Conditioning, GlideModel
 from ..text.tokenizer import Tokenizer
 from .compositing import RegionPlan, plan_region
+from .coverage import covers_square
+from .sketch import noised_sketch, sketch_diffusion, sketch_tensor
 from .tensors import from_tensor
 
 __all__ = ["Inpainter", "StageModel"]
+
+if TYPE_CHECKING:
+    from .clip_guidance import ClipGuide
 
 BASE, UPSAMPLE = "base", "upsample"
 
@@ -73,10 +80,15 @@ class _RowChunks:
     CUDA out-of-memory error, remembering the size that worked.
     """
 
-    def __init__(self, model: GlideModel, cond: Conditioning, max_rows: int | None) -> None:
+    def __init__(
+        self, model: GlideModel, cond: Conditioning, max_rows: int | None, cancel: CancelToken | None
+    ) -> None:
         self.model = model
         self.cond = cond
         self.rows = max_rows or cond.batch
+        # Handed to the model only when there is a token, so wrapped or replaced
+        # ``denoise`` functions without the parameter keep working.
+        self.cancel_kw = {"cancel": cancel} if cancel is not None else {}
 
     def __call__(self, x: Tensor, timesteps: Tensor) -> Tensor:
         while True:
@@ -90,11 +102,11 @@ class _RowChunks:
 
     def _run(self, x: Tensor, timesteps: Tensor) -> Tensor:
         if self.rows >= x.shape[0]:
-            return self.model.denoise(x, timesteps, self.cond)
+            return self.model.denoise(x, timesteps, self.cond, **self.cancel_kw)
         parts = []
         for start in range(0, x.shape[0], self.rows):
             part = slice(start, start + self.rows)
-            parts.append(self.model.denoise(x[part], timesteps[part], self.cond.rows(part)))
+            parts.append(self.model.denoise(x[part], timesteps[part], self.cond.rows(part), **self.cancel_kw))
         return torch.cat(parts)
 
 
@@ -121,23 +133,63 @@ def _stage_noise(
 class Inpainter:
     """Runs edit requests on loaded models; holds no per-run state."""
 
+    BASE_VARIANTS: tuple[str, ...] = ("base-inpaint",)
+    UPSAMPLER_VARIANTS: tuple[str, ...] = ("upsample-inpaint",)
+
     def __init__(
-        self, *, base: StageModel, upsampler: StageModel | None = None, max_rows: int | None = None
+        self,
+        *,
+        base: StageModel,
+        upsampler: StageModel | None = None,
+        max_rows: int | None = None,
+        text2im: Inpainter | None = None,
+        clip: ClipGuide | None = None,
     ) -> None:
-        if not base.model.config.inpaint:
-            raise ValueError(f"the base model {base.name!r} is not an inpainting model")
-        if upsampler is not None and upsampler.model.config.variant != "upsample-inpaint":
-            raise ValueError(f"the upsampler {upsampler.name!r} is not an inpainting upsampler")
+        """``text2im`` (a ``TextToImage``) draws requests whose whole square is masked;
+        ``clip`` enables requests with CLIP guidance."""
+        if base.model.config.variant not in self.BASE_VARIANTS:
+            raise ValueError(f"the base model {base.name!r} is not a {' or '.join(self.BASE_VARIANTS)} model")
+        if upsampler is not None and upsampler.model.config.variant not in self.UPSAMPLER_VARIANTS:
+            raise ValueError(
+                f"the upsampler {upsampler.name!r} is not a {' or '.join(self.UPSAMPLER_VARIANTS)} model"
+            )
         self.base = base
         self.upsampler = upsampler
         self.max_rows = max_rows
+        self.text2im = text2im
+        self.clip = clip
 
     def stages(self, request: EditRequest) -> tuple[str, ...]:
+        if self.text2im is not None and covers_square(request):
+            return self.text2im.stages(request)
         return (BASE, UPSAMPLE) if request.use_upsampler and self.upsampler is not None else (BASE,)
 
-    def run(self, request: EditRequest) -> Iterator[Event]:
-        """Stream events for one request. Stop iterating to cancel: nothing is left behind."""
+    def run(self, request: EditRequest, *, cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Stream events for one request.
+
+        Setting ``cancel`` stops the run inside the current model step (between
+        its blocks) or between steps; the stream then ends with ``Cancelled``
+        holding only the candidates already complete. Stopping the iteration
+        also cancels: nothing is left behind either way.
+        """
         start = time.perf_counter()
+        finished: list[Candidate] = []
+        try:
+            yield from self._run(request, cancel, finished)
+        except RunCancelled:
+            yield Cancelled(candidates=tuple(finished), seconds=time.perf_counter() - start)
+            return
+        yield Finished(candidates=tuple(finished), seconds=time.perf_counter() - start)
+
+    def _run(
+        self, request: EditRequest, cancel: CancelToken | None, finished: list[Candidate]
+    ) -> Iterator[Event]:
+        """Every event but the last; complete candidates are appended to ``finished``."""
+        if self.text2im is not None and covers_square(request):
+            yield from self.text2im._run(request, cancel, finished)
+            return
+        if request.clip_guidance and self.clip is None:
+            raise RequestError("CLIP guidance needs the noised CLIP models (clip-image-enc, clip-text-enc)")
         stages = self.stages(request)
         last = self.upsampler if UPSAMPLE in stages else self.base
         assert last is not None
@@ -145,6 +197,8 @@ class Inpainter:
         settings = {BASE: request.base, UPSAMPLE: request.upsample}
         models = {BASE: self.base, UPSAMPLE: last}
         diffusions = {s: models[s].diffusion(settings[s].steps) for s in stages}
+        if request.sketch is not None:
+            diffusions[BASE] = sketch_diffusion(diffusions[BASE], request.strength)
         _, _, truncated = self.base.tokens([request.prompt])
         yield Started(
             stages=stages,
@@ -154,25 +208,31 @@ class Inpainter:
             prompt_truncated=truncated,
         )
         generators = [torch.Generator().manual_seed(seed) for seed in request.seeds]
-        result = yield from self._base_stage(request, plan, diffusions[BASE], generators)
+        result = yield from self._base_stage(request, plan, diffusions[BASE], generators, cancel)
         if UPSAMPLE in stages:
-            result = yield from self._upsample_stage(request, plan, diffusions[UPSAMPLE], generators, result)
-        candidates = []
+            result = yield from self._upsample_stage(
+                request, plan, diffusions[UPSAMPLE], generators, result, cancel
+            )
         for k, seed in enumerate(request.seeds):
-            image = plan.composite(request.image, result[k : k + 1])
-            candidate = Candidate(index=k, seed=seed, image=image, box=plan.changed)
-            candidates.append(candidate)
+            _check(cancel)
+            patch = plan.composite_patch(request.image, result[k : k + 1])
+            candidate = Candidate(index=k, seed=seed, box=plan.changed, patch=patch, original=request.image)
+            finished.append(candidate)
             yield candidate
-        yield Finished(candidates=tuple(candidates), seconds=time.perf_counter() - start)
 
     # -- stages ---------------------------------------------------------------------
 
     def _base_stage(
-        self, request: EditRequest, plan: RegionPlan, diffusion: Diffusion, generators: list[torch.Generator]
+        self,
+        request: EditRequest,
+        plan: RegionPlan,
+        diffusion: Diffusion,
+        generators: list[torch.Generator],
+        cancel: CancelToken | None,
     ) -> Iterator[Event]:
         stage = self.base
         rows = request.candidates
-        guided = request.guidance_scale != 1.0
+        guided = request.guidance_scale != 1.0 and not request.clip_guidance
         prompts = [request.prompt] * rows + ([""] * rows if guided else [])
         with torch.inference_mode():
             known, keep = plan.known_inputs(stage.resolution, stage.model.device)
@@ -184,12 +244,25 @@ class Inpainter:
                 inpaint_image=known.expand(n, -1, -1, -1),
                 inpaint_mask=keep.expand(n, -1, -1, -1),
             )
-        denoiser: Denoiser = _RowChunks(stage.model, cond, self.max_rows)
+        denoiser: Denoiser = _RowChunks(stage.model, cond, self.max_rows, cancel)
         if guided:
             denoiser = classifier_free_guidance(denoiser, request.guidance_scale)
+        start = None
+        if request.sketch is not None:
+            output = self.upsampler.resolution if self.upsampler is not None else stage.resolution
+            start = sketch_tensor(
+                request.sketch,
+                request.mask,
+                resolution=stage.resolution,
+                output_resolution=output,
+                device=stage.model.device,
+            )
+        shift = self.clip.mean_shift(request.prompt, request.clip_guidance) if request.clip_guidance else None
         return (
             yield from self._sample(
                 stage=BASE,
+                start=start,
+                mean_shift=shift,
                 sampler=request.base.sampler,
                 denoiser=denoiser,
                 diffusion=diffusion,
@@ -198,6 +271,7 @@ class Inpainter:
                 known=known,
                 keep=keep,
                 temperature=1.0,
+                cancel=cancel,
             )
         )
 
@@ -208,6 +282,7 @@ class Inpainter:
         diffusion: Diffusion,
         generators: list[torch.Generator],
         low_res: Tensor,
+        cancel: CancelToken | None,
     ) -> Iterator[Event]:
         stage = self.upsampler
         assert stage is not None
@@ -224,7 +299,7 @@ class Inpainter:
                 inpaint_mask=keep.expand(rows, -1, -1, -1),
                 low_res=rounded,
             )
-        denoiser = _RowChunks(stage.model, cond, self.max_rows)
+        denoiser = _RowChunks(stage.model, cond, self.max_rows, cancel)
         return (
             yield from self._sample(
                 stage=UPSAMPLE,
@@ -236,6 +311,7 @@ class Inpainter:
                 known=known,
                 keep=keep,
                 temperature=request.upsample_temperature,
+                cancel=cancel,
             )
         )
 
@@ -251,13 +327,23 @@ class Inpainter:
         known: Tensor,
         keep: Tensor,
         temperature: float,
+        cancel: CancelToken | None,
+        start: Tensor | None = None,
+        mean_shift: Denoiser | None = None,
     ) -> Iterator[Event]:
-        """Run one stage's sampler, yielding a preview per step; returns the final x."""
+        """Run one stage's sampler, yielding a preview per step; returns the final x.
+
+        ``start``: a sketch to noise to the first step's level instead of pure noise.
+        """
+        _check(cancel)
         resolution = known.shape[-1]
         draws = diffusion.num_steps - 1 if sampler == "ancestral" else 0
         x_T, noise = _stage_noise(generators, (3, resolution, resolution), draws, known.device)
         paste = paste_known_region(known, keep)
-        steps = sample(sampler, denoiser, diffusion, x_T * temperature, noise=noise, x0_transform=paste)
+        x_init = x_T * temperature if start is None else noised_sketch(diffusion, start, x_T)
+        steps = sample(
+            sampler, denoiser, diffusion, x_init, noise=noise, x0_transform=paste, mean_shift=mean_shift
+        )
         alpha = plan.preview_alpha(resolution)
         x = x_T
         for step in _in_inference_mode(steps):
@@ -265,4 +351,10 @@ class Inpainter:
             rgb = from_tensor(step.pred_x0)
             images = tuple(np.dstack([rgb[k], alpha]) for k in range(rgb.shape[0]))
             yield Preview(stage=stage, step=step.index + 1, total=step.total, box=plan.box, images=images)
+            _check(cancel)
         return x
+
+
+def _check(cancel: CancelToken | None) -> None:
+    if cancel is not None:
+        cancel.raise_if_cancelled()

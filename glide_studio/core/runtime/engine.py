@@ -1,36 +1,41 @@
 """Choosing and loading the models an editing session runs on.
 
 The released GLIDE inpainting models when their files are in the weights
-folder; otherwise the small built-in demo model, so that the studio works
-offline out of the box. The caller learns which it got and what is missing.
+folder; otherwise, when the user named no folder, the small built-in demo
+model, so that the studio works offline out of the box. The caller learns which
+it got, what is missing, and a notice to show the user.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..pipeline.inpaint import Inpainter, StageModel
-from ..text.tokenizer import BPETokenizer, load_tokenizer
+from ..text.tokenizer import BPETokenizer, ByteTokenizer, Tokenizer, load_tokenizer
+from ..weights.bundled import BundleError, demo_folder, read_demo_manifest
 from ..weights.checkpoints import load_model_and_options
-from ..weights.released import ReleasedFile, released_options
-from ..weights.store import ModelStore, StoreError
-from .devices import choose_device, compute_dtype, describe_device
-from .optimize import optimize_for_inference
+from ..weights.released import DEFAULT_GROUP, GROUPS, ReleasedFile, released_options
+from ..weights.store import WEIGHTS_ENV, ModelStore, StoreError
+from .devices import choose_device, choose_dtype, describe_device
+from .optimize import optimize_for_inference, quiet_gc
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 __all__ = ["DEMO_DIR", "EDITOR_FILES", "Engine", "EngineError", "load_demo", "load_engine"]
 
-DEMO_DIR = Path(__file__).resolve().parents[3] / "resources" / "demo"
-DEMO_MANIFEST = "demo_inpaint.json"
-EDITOR_FILES = ("base-inpaint", "upsample-inpaint", "encoder", "bpe")
-"""The released files the full editor uses."""
-_REQUIRED = ("base-inpaint", "encoder", "bpe")
+DEMO_DIR: Traversable = demo_folder()
+"""The demo model inside the package (``glide_studio/resources/demo``)."""
+EDITOR_FILES = GROUPS[DEFAULT_GROUP]
+"""The released files the full editor uses (the tokenizer ships with the package)."""
+_REQUIRED = ("base-inpaint",)
 
 GET_WEIGHTS_HINT = (
     "For the released GLIDE models, run `glide-studio download` "
@@ -53,6 +58,10 @@ class Engine:
     weights_folder: Path
     sampling: Mapping[str, Any] = field(default_factory=dict)
     """Recommended settings for this model (sampler, steps, guidance_scale), if any."""
+    notice: str = ""
+    """What the user must be told about this choice (demo fallback, no upsampler); empty if nothing."""
+    dtype: torch.dtype = torch.float32
+    """What the models compute in (``precision``; norms stay float32)."""
 
     @property
     def device_label(self) -> str:
@@ -65,65 +74,113 @@ def _stage(
     *,
     name: str,
     variant: str,
-    tokenizer: Any,
+    tokenizer: Tokenizer | None,
     device: torch.device,
+    dtype: torch.dtype,
 ) -> StageModel:
     """Load one model; a file that carries its own options (a fine-tuned or test model
-    saved under a released name) is built from those, checked to be the right variant."""
-    model, options = load_model_and_options(
-        path, options, device=device, dtype=compute_dtype(device), variant=variant
-    )
+    saved under a released name) is built from those, checked to be the right variant.
+    ``tokenizer`` None: the one the model's vocabulary size says (``_tokenizer_for``)."""
+    model, options = load_model_and_options(path, options, device=device, dtype=dtype, variant=variant)
     optimize_for_inference(model)
     return StageModel(
         model=model,
-        tokenizer=tokenizer,
+        tokenizer=tokenizer or _tokenizer_for(model.config.n_vocab, path),
         noise_schedule=str(options["noise_schedule"]),
         diffusion_steps=int(options.get("diffusion_steps", 1000)),
         name=name,
     )
 
 
-def load_demo(*, device: torch.device, folder: Path = DEMO_DIR) -> tuple[Inpainter, dict[str, Any]]:
+def _tokenizer_for(n_vocab: int, path: Path) -> Tokenizer:
+    """The released vocabulary (shipped with the package), or byte tokens for small models
+    trained with them (``glide-studio train`` saved under a released name)."""
+    byte_level = ByteTokenizer()
+    if n_vocab == byte_level.n_vocab:
+        return byte_level
+    released = BPETokenizer.released()
+    if n_vocab != released.n_vocab:
+        raise EngineError(
+            f"{path}: the model reads {n_vocab} token ids, but the released vocabulary has "
+            f"{released.n_vocab} and byte tokens {byte_level.n_vocab}"
+        )
+    return released
+
+
+def load_demo(
+    *, device: torch.device, folder: Traversable = DEMO_DIR, precision: str = "auto"
+) -> tuple[Inpainter, dict[str, Any]]:
     """The built-in demo model and its manifest."""
-    manifest_path = folder / DEMO_MANIFEST
+    dtype = choose_dtype(device, precision)
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise EngineError(f"the built-in demo model is missing or damaged ({manifest_path}: {exc})") from exc
-    options = manifest["options"]
+        manifest = read_demo_manifest(folder)
+    except BundleError as exc:
+        raise EngineError(str(exc)) from exc
     tokenizer = load_tokenizer(str(manifest.get("tokenizer", "bytes")))
-    base = _stage(
-        folder / manifest["weights"],
-        options,
-        name="demo",
-        variant="base-inpaint",
-        tokenizer=tokenizer,
-        device=device,
-    )
+    with resources.as_file(folder / str(manifest["weights"])) as weights:
+        base = _stage(
+            Path(weights),
+            manifest["options"],
+            name="demo",
+            variant="base-inpaint",
+            tokenizer=tokenizer,
+            device=device,
+            dtype=dtype,
+        )
     return Inpainter(base=base), manifest
 
 
-def _load_released(store: ModelStore, device: torch.device) -> Inpainter:
-    tokenizer = BPETokenizer.from_folder(store.folder)
-    base = _stage(
-        store.path("base-inpaint"),
-        released_options("base-inpaint"),
-        name="base-inpaint",
-        variant="base-inpaint",
-        tokenizer=tokenizer,
-        device=device,
-    )
-    upsampler = None
-    if store.has("upsample-inpaint"):
-        upsampler = _stage(
-            store.path("upsample-inpaint"),
-            released_options("upsample-inpaint"),
-            name="upsample-inpaint",
-            variant="upsample-inpaint",
-            tokenizer=tokenizer,
-            device=device,
+def _load_released(store: ModelStore, device: torch.device, dtype: torch.dtype) -> Inpainter:
+    stages = []
+    for name in EDITOR_FILES:
+        if not store.has(name):
+            stages.append(None)
+            continue
+        store.check_sidecar(name)
+        options = released_options(name)
+        path = store.path(name)
+        stages.append(
+            _stage(path, options, name=name, variant=name, tokenizer=None, device=device, dtype=dtype)
         )
-    return Inpainter(base=base, upsampler=upsampler)
+    base, upsampler = stages
+    return Inpainter(base=base, upsampler=upsampler, **_toolbox(store, device, dtype))
+
+
+def _toolbox(store: ModelStore, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """The text-to-image models and the noised CLIP, each when its files are present."""
+    from ..pipeline.clip_guidance import load_clip_guide
+    from ..pipeline.text2im import TextToImage
+
+    extra: dict[str, Any] = {}
+    if store.has("clip-text-enc") and store.has("clip-image-enc"):
+        for name in ("clip-text-enc", "clip-image-enc"):
+            store.check_sidecar(name)
+        paths = {"text_path": store.path("clip-text-enc"), "image_path": store.path("clip-image-enc")}
+        extra["clip"] = load_clip_guide(**paths, device=device)
+    if store.has("base"):
+        stages = {}
+        for name in ("base", "upsample"):
+            if store.has(name):
+                store.check_sidecar(name)
+                options = released_options(name)
+                stages[name] = _stage(
+                    store.path(name),
+                    options,
+                    name=name,
+                    variant=name,
+                    tokenizer=None,
+                    device=device,
+                    dtype=dtype,
+                )
+        extra["text2im"] = TextToImage(
+            base=stages["base"], upsampler=stages.get("upsample"), clip=extra.get("clip")
+        )
+    return extra
+
+
+def _named_folder(weights_dir: str | Path | None, environ: Mapping[str, str]) -> bool:
+    """Whether the user chose a weights folder (then missing files are an error, not a fallback)."""
+    return bool(str(weights_dir or "").strip() or environ.get(WEIGHTS_ENV, "").strip())
 
 
 def load_engine(
@@ -132,24 +189,32 @@ def load_engine(
     device: str | torch.device | None = None,
     demo: bool | None = None,
     environ: Mapping[str, str] = os.environ,
-    demo_dir: Path = DEMO_DIR,
+    demo_dir: Traversable = DEMO_DIR,
+    precision: str = "auto",
 ) -> Engine:
     """Load the released models if present (``demo=None``), or force one choice.
 
-    ``demo=False`` fails with the store's message naming the missing files when
-    the released models are absent; ``demo=True`` always uses the demo model.
+    Only when no folder is named (neither ``weights_dir`` nor
+    ``$GLIDE_STUDIO_WEIGHTS``) does a missing base model fall back to the demo
+    model, and ``notice`` says so; a named folder that lacks it, or
+    ``demo=False``, raises an ``EngineError`` naming each missing file, its URL
+    and the folder. ``demo=True`` always uses the demo model. ``precision``:
+    auto, float32, bfloat16 or float16 (``devices.choose_dtype``).
     """
     target = choose_device(device)
+    dtype = choose_dtype(target, precision)
     store = ModelStore.locate(weights_dir, environ=environ)
     missing = tuple(store.missing(EDITOR_FILES))
     usable = not any(f.name in _REQUIRED for f in missing)
-    if demo is False and not usable:
+    if not demo and not usable and (demo is False or _named_folder(weights_dir, environ)):
         try:
             store.require(EDITOR_FILES)
         except StoreError as exc:
             raise EngineError(str(exc)) from exc
     if demo or not usable:
-        inpainter, manifest = load_demo(device=target, folder=demo_dir)
+        with quiet_gc():
+            inpainter, manifest = load_demo(device=target, folder=demo_dir, precision=precision)
+        notice = "" if demo else f"No GLIDE weights in {store.folder}: using the built-in demo model. "
         return Engine(
             inpainter=inpainter,
             description="built-in demo model (coloured shapes only)",
@@ -158,8 +223,14 @@ def load_engine(
             missing=missing,
             weights_folder=store.folder,
             sampling=dict(manifest.get("sampling", {})),
+            notice=notice + "The demo model paints coloured shapes only. " + GET_WEIGHTS_HINT,
+            dtype=inpainter.base.model.dtype,
         )
-    inpainter = _load_released(store, target)
+    try:
+        with quiet_gc():
+            inpainter = _load_released(store, target, dtype)
+    except StoreError as exc:
+        raise EngineError(str(exc)) from exc
     stages = " + ".join(s.name for s in (inpainter.base, inpainter.upsampler) if s is not None)
     return Engine(
         inpainter=inpainter,
@@ -168,4 +239,14 @@ def load_engine(
         is_demo=False,
         missing=missing,
         weights_folder=store.folder,
+        notice=_upsampler_notice(store) if inpainter.upsampler is None else "",
+        dtype=dtype,
+    )
+
+
+def _upsampler_notice(store: ModelStore) -> str:
+    entry = store.entry("upsample-inpaint")
+    return (
+        f"The upsampler {entry.filename} is not in {store.folder}: results stay at the base model's "
+        f"64 px and are scaled up. Fetch it with `glide-studio download upsample-inpaint`."
     )

@@ -1,20 +1,25 @@
 """Tokenizers that turn a prompt into the fixed-length token rows the models read.
 
 The released GLIDE models were trained with GPT-2's byte-level BPE, lower-cased
-prompts and end-token padding; the demo model uses plain UTF-8 bytes so that it
-needs no downloaded files.
+prompts and end-token padding; its vocabulary ships with the package (``vocab/``)
+and is checked by hash when loaded. The demo model uses plain UTF-8 bytes.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import regex
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 __all__ = [
     "BPETokenizer",
@@ -28,6 +33,13 @@ __all__ = [
 
 ENCODER_FILE = "encoder.json"
 MERGES_FILE = "vocab.bpe"
+SHIPPED_VOCAB: Traversable = resources.files("glide_studio.core.text") / "vocab"
+"""The released GLIDE vocabulary (GPT-2's BPE, MIT licence), gzipped inside the package."""
+VOCAB_SHA256 = {
+    ENCODER_FILE: "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    MERGES_FILE: "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+}
+"""SHA-256 of the decompressed released files."""
 
 # GPT-2's pre-tokenisation: contractions, letter runs, digit runs, other
 # symbol runs, and whitespace (a trailing space stays with the next word).
@@ -99,18 +111,30 @@ def _byte_alphabet() -> dict[int, str]:
     return table
 
 
-def _read_text(path: Path) -> str:
-    """Read a file that may be stored gzipped (``name.gz``) or plain."""
+def _read_text(path: Path | Traversable, *, sha256: str | None = None) -> str:
+    """Read a file that may be stored gzipped (``name.gz``) or plain; check its hash when given.
+
+    The hash is of the decompressed text, so a truncated or edited vocabulary
+    (which would silently tokenize prompts differently) is refused by name.
+    """
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                return f.read()
-        return path.read_text(encoding="utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise TokenizerError(f"cannot read tokenizer file {path}: {exc}") from exc
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise TokenizerError(
+            f"{path} is not the released GLIDE vocabulary (its SHA-256 differs): "
+            "the file is truncated, edited or another tokenizer's"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise TokenizerError(f"cannot read tokenizer file {path}: {exc}") from exc
 
 
-def _find(folder: Path, name: str) -> Path:
+def _find(folder: Path | Traversable, name: str) -> Path | Traversable:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
@@ -129,19 +153,30 @@ class BPETokenizer:
         self._word_cache: dict[str, tuple[str, ...]] = {}
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> BPETokenizer:
-        """Load ``encoder.json`` and ``vocab.bpe`` (each plain or ``.gz``) from a folder."""
-        folder = Path(folder)
+    def released(cls) -> BPETokenizer:
+        """The released models' vocabulary, shipped inside the package and checked by hash."""
+        return cls.from_folder(SHIPPED_VOCAB)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path | Traversable, *, check_hash: bool = True) -> BPETokenizer:
+        """Load ``encoder.json`` and ``vocab.bpe`` (each plain or ``.gz``) from a folder.
+
+        With ``check_hash`` (the default) the files must be exactly the released
+        GLIDE vocabulary; turn it off only to load some other BPE vocabulary.
+        """
+        if isinstance(folder, str):
+            folder = Path(folder)
         encoder_path = _find(folder, ENCODER_FILE)
         merges_path = _find(folder, MERGES_FILE)
+        hashes = VOCAB_SHA256 if check_hash else {}
         try:
-            encoder = json.loads(_read_text(encoder_path))
+            encoder = json.loads(_read_text(encoder_path, sha256=hashes.get(ENCODER_FILE)))
         except json.JSONDecodeError as exc:
             raise TokenizerError(f"{encoder_path} is not valid JSON: {exc}") from exc
         if not isinstance(encoder, dict):
             raise TokenizerError(f"{encoder_path} does not hold a token table")
         merges = []
-        for line in _read_text(merges_path).splitlines():
+        for line in _read_text(merges_path, sha256=hashes.get(MERGES_FILE)).splitlines():
             if not line or line.startswith("#version"):
                 continue
             parts = line.split()
@@ -217,11 +252,13 @@ class ByteTokenizer:
 
 
 def load_tokenizer(kind: str, folder: str | Path | None = None) -> Tokenizer:
-    """Build the tokenizer a model's manifest names: ``"bpe"`` (needs a folder) or ``"bytes"``."""
+    """Build the tokenizer a model's manifest names: ``"bpe"`` or ``"bytes"``.
+
+    ``"bpe"`` is the released vocabulary shipped with the package unless
+    ``folder`` names another copy (which must hash the same).
+    """
     if kind == "bytes":
         return ByteTokenizer()
     if kind == "bpe":
-        if folder is None:
-            raise TokenizerError("the BPE tokenizer needs the folder holding encoder.json and vocab.bpe")
-        return BPETokenizer.from_folder(folder)
+        return BPETokenizer.released() if folder is None else BPETokenizer.from_folder(folder)
     raise TokenizerError(f"unknown tokenizer kind {kind!r} (expected 'bpe' or 'bytes')")

@@ -1,7 +1,7 @@
 """Training GLIDE-architecture inpainting models (no Qt): data, masks, losses, the loop.
 
 ``glide-studio train`` is the command-line front end; the demo model in
-``resources/demo`` was made with it.
+``glide_studio/resources/demo`` was made with it.
 """
 
 from .checkpointing import (

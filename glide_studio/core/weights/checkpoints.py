@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,8 @@ from ..runtime.devices import choose_device, compute_dtype
 __all__ = [
     "CheckpointError",
     "check_state_dict",
+    "check_weights",
+    "compare_shapes",
     "load_model",
     "load_model_and_options",
     "read_checkpoint",
@@ -103,18 +106,17 @@ def _guess_variant(state_dict: Mapping[str, Tensor]) -> str | None:
     return _VARIANT_BY_INPUT_CHANNELS.get(int(first.shape[1]))
 
 
-def check_state_dict(path: str | Path, state_dict: Mapping[str, Tensor], model: torch.nn.Module) -> None:
-    """Raise a ``CheckpointError`` unless keys and shapes match the model exactly."""
-    expected = model.state_dict()
+def compare_shapes(
+    path: str | Path, state_dict: Mapping[str, Tensor], expected: Mapping[str, tuple[int, ...]]
+) -> None:
+    """Raise a ``CheckpointError`` unless the keys and shapes are exactly ``expected``."""
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     wrong = [
-        f"{k} is {tuple(state_dict[k].shape)}, the model needs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state_dict and state_dict[k].shape != v.shape
+        f"{k} is {tuple(state_dict[k].shape)}, the model needs {tuple(shape)}"
+        for k, shape in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(shape)
     ]
-    if not (missing or unexpected or wrong):
-        return
     parts = []
     if missing:
         parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
@@ -122,12 +124,67 @@ def check_state_dict(path: str | Path, state_dict: Mapping[str, Tensor], model: 
         parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
     if wrong:
         parts.append(f"{len(wrong)} wrong shapes (e.g. {wrong[0]})")
-    problem = "does not match the model: " + "; ".join(parts)
-    config = getattr(model, "config", None)
-    found = _guess_variant(state_dict)
-    if isinstance(config, ModelConfig) and found and found != config.variant:
-        problem += f". It looks like the {found!r} checkpoint, but {config.variant!r} was expected"
-    raise CheckpointError(path, problem)
+    if parts:
+        raise CheckpointError(path, "does not match the model: " + "; ".join(parts))
+
+
+def check_state_dict(path: str | Path, state_dict: Mapping[str, Tensor], model: torch.nn.Module) -> None:
+    """Raise a ``CheckpointError`` unless keys and shapes match the model exactly."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    try:
+        compare_shapes(path, state_dict, expected)
+    except CheckpointError as exc:
+        config = getattr(model, "config", None)
+        found = _guess_variant(state_dict)
+        if isinstance(config, ModelConfig) and found and found != config.variant:
+            problem = (
+                f"{exc.problem}. It looks like the {found!r} checkpoint, but {config.variant!r} was expected"
+            )
+            raise CheckpointError(path, problem) from None
+        raise
+
+
+def _is_constant(tensor: Tensor) -> bool:
+    """Every element equal; a strided sample settles almost every real tensor without a full pass."""
+    flat = tensor.reshape(-1)
+    sample = flat[:: max(1, flat.numel() // 1024)]
+    if bool((sample != sample[0]).any()):
+        return False
+    lo, hi = torch.aminmax(flat)
+    return bool(lo == hi)
+
+
+MAX_WEIGHT_RMS = 1e3
+"""Above this root-mean-square a tensor is not a trained weight but corruption (GLIDE's are below 10)."""
+
+
+def check_weights(path: str | Path, state_dict: Mapping[str, Tensor]) -> None:
+    """Refuse weights that cannot be a trained model: NaN or infinite values, every weight
+    constant (e.g. all zero), most weight matrices constant, or implausibly large layers.
+
+    Right keys and shapes do not make a usable file: a zero-filled or corrupted one
+    would otherwise load and produce noise. One pass over each tensor.
+    """
+    matrices = constant = 0
+    for key, tensor in state_dict.items():
+        if not tensor.is_floating_point() or tensor.numel() == 0:
+            continue
+        rms = float(torch.linalg.vector_norm(tensor, dtype=torch.float32)) / tensor.numel() ** 0.5
+        if not math.isfinite(rms):
+            bad = "NaN" if bool(torch.isnan(tensor).any()) else "infinite or overflowing"
+            raise CheckpointError(path, f"holds {bad} values in {key} (the file is corrupt)")
+        if rms > MAX_WEIGHT_RMS:
+            raise CheckpointError(path, f"{key} has implausibly large weights (RMS {rms:.3g}; corrupt file?)")
+        if tensor.dim() >= 2:
+            matrices += 1
+            constant += _is_constant(tensor)
+    if matrices and constant * 2 > matrices:
+        what = (
+            "every weight matrix is constant"
+            if constant == matrices
+            else f"{constant} of {matrices} weight matrices are constant"
+        )
+        raise CheckpointError(path, f"{what} (e.g. all zero): not trained weights")
 
 
 def load_model(
@@ -156,8 +213,12 @@ def load_model_and_options(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     variant: str | None = None,
+    check_values: bool = True,
 ) -> tuple[GlideModel, dict[str, Any]]:
-    """``load_model``, also returning the options used (the file's own, if it has them)."""
+    """``load_model``, also returning the options used (the file's own, if it has them).
+
+    ``check_values`` refuses weights that cannot be trained ones (``check_weights``).
+    """
     target = choose_device(device)
     dtype = dtype or compute_dtype(target)
     state_dict, stored = read_checkpoint(path)
@@ -170,6 +231,8 @@ def load_model_and_options(
     with torch.device("meta"):
         model = build_model(chosen)
     check_state_dict(path, state_dict, model)
+    if check_values:
+        check_weights(path, state_dict)
     model.load_state_dict(state_dict, strict=True, assign=True)
     model = model.to(device=target, dtype=dtype)
     model.requires_grad_(False)

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["RELEASED", "ReleasedFile", "released_options"]
+__all__ = ["DEFAULT_GROUP", "GROUPS", "RELEASED", "ReleasedFile", "released_options"]
 
 _WEIGHTS_URL = "https://openaipublic.blob.core.windows.net/diffusion/dec-2021/"
-_BPE_URL = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
 
 # Hyper-parameters of the released checkpoints (the reference's option names).
 _BASE_OPTIONS: dict[str, Any] = {
@@ -49,17 +48,22 @@ _UPSAMPLE_CHANGES: dict[str, Any] = {
 @dataclass(frozen=True)
 class ReleasedFile:
     name: str
-    """The store's name for it: base, upsample, base-inpaint, upsample-inpaint, encoder, bpe."""
+    """The store's name: base, upsample, base-inpaint, upsample-inpaint, clip-image-enc, clip-text-enc."""
     filename: str
     url: str
     options: MappingProxyType | None
-    """Model hyper-parameters for checkpoints; None for tokenizer files."""
+    """Model hyper-parameters of the diffusion checkpoints; None for the CLIP encoders."""
     approx_bytes: int
+    """For messages and the free-space estimate; the server's own size is what gets checked."""
 
 
 def _checkpoint(name: str, filename: str, size: int, **changes: Any) -> ReleasedFile:
     options = MappingProxyType({**_BASE_OPTIONS, **changes})
     return ReleasedFile(name, filename, _WEIGHTS_URL + filename, options, size)
+
+
+def _clip(name: str, filename: str, size: int) -> ReleasedFile:
+    return ReleasedFile(name, filename, _WEIGHTS_URL + filename, None, size)
 
 
 RELEASED: MappingProxyType = MappingProxyType(
@@ -72,11 +76,21 @@ RELEASED: MappingProxyType = MappingProxyType(
             _checkpoint(
                 "upsample-inpaint", "upsample_inpaint.pt", 1_594_000_000, **_UPSAMPLE_CHANGES, inpaint=True
             ),
-            ReleasedFile("encoder", "encoder.json", _BPE_URL + "encoder.json", None, 1_042_301),
-            ReleasedFile("bpe", "vocab.bpe", _BPE_URL + "vocab.bpe", None, 456_318),
+            _clip("clip-image-enc", "clip_image_enc.pt", 346_000_000),
+            _clip("clip-text-enc", "clip_text_enc.pt", 287_000_000),
         )
     }
 )
+
+GROUPS: MappingProxyType = MappingProxyType(
+    {
+        "inpaint": ("base-inpaint", "upsample-inpaint"),
+        "text2im": ("base", "upsample"),
+        "clip": ("clip-image-enc", "clip-text-enc"),
+    }
+)
+"""Files that are used together; ``inpaint`` is what the editor needs (the default download)."""
+DEFAULT_GROUP = "inpaint"
 
 
 def released_options(name: str) -> dict[str, Any]:

@@ -1,17 +1,23 @@
 """The folder that holds the released GLIDE files: finding it, checking it, filling it.
 
-The files keep their released names (``base_inpaint.pt``, ``encoder.json``,
+The files keep their released names (``base_inpaint.pt``, ``upsample_inpaint.pt``,
 ...) in one folder, so that a user who is offline can fetch them elsewhere and
-drop them in by hand. Torch is imported only to verify a checkpoint, so asking
-what is missing stays cheap at start-up.
+drop them in by hand. Each downloaded file gets a sidecar manifest
+(``<file>.manifest.json``: size, SHA-256, URL, the server's validator, mtime)
+that loading checks cheaply and ``glide-studio verify`` checks by re-hashing.
+Torch is imported only to verify a checkpoint, so asking what is missing
+stays cheap at start-up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +28,12 @@ from .downloads import (
     DownloadBusy,
     DownloadCancelled,
     DownloadError,
+    Fetched,
     ProgressCallback,
     StoreError,
     Transfer,
     hold_lock,
+    human_size,
 )
 from .released import RELEASED, ReleasedFile
 
@@ -38,6 +46,7 @@ __all__ = [
     "DownloadError",
     "MissingWeightsError",
     "ModelStore",
+    "Sidecar",
     "StoreError",
     "VerificationError",
     "default_folder",
@@ -48,6 +57,9 @@ WEIGHTS_ENV = "GLIDE_STUDIO_WEIGHTS"
 MIRROR_ENV = "GLIDE_STUDIO_MIRROR"
 """Environment variable with a base URL that serves the files under their released names."""
 DOWNLOAD_COMMAND = "glide-studio download"
+SIDECAR_SUFFIX = ".manifest.json"
+CLIP_KEYS = "clip_keys.json"
+"""Package data: the released CLIP encoder files' keys and shapes."""
 
 
 class VerificationError(StoreError):
@@ -65,7 +77,7 @@ class MissingWeightsError(StoreError):
 
     def __init__(self, folder: Path, missing: Sequence[ReleasedFile], urls: Mapping[str, str]) -> None:
         lines = [f"Missing GLIDE files in {folder}:"]
-        lines += [f"  - {f.filename} ({_human(f.approx_bytes)}): {urls[f.name]}" for f in missing]
+        lines += [f"  - {f.filename} ({human_size(f.approx_bytes)}): {urls[f.name]}" for f in missing]
         command = [*DOWNLOAD_COMMAND.split(), *(f.name for f in missing)]
         if folder != default_folder():
             command += ["--weights-dir", str(folder)]
@@ -77,6 +89,50 @@ class MissingWeightsError(StoreError):
         super().__init__("\n".join(lines))
         self.folder = folder
         self.missing = tuple(missing)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sidecar:
+    """The manifest written beside a downloaded file: what it was when it arrived."""
+
+    size: int
+    sha256: str
+    url: str
+    validator: str | None
+    mtime_ns: int
+
+    @staticmethod
+    def path_for(path: Path) -> Path:
+        return path.with_name(path.name + SIDECAR_SUFFIX)
+
+    @classmethod
+    def read(cls, path: Path) -> Sidecar | None:
+        """The manifest of ``path``, None when there is none; a damaged one is an error."""
+        where = cls.path_for(path)
+        try:
+            data = json.loads(where.read_text(encoding="utf-8"))
+            return cls(
+                size=int(data["size"]),
+                sha256=str(data["sha256"]),
+                url=str(data["url"]),
+                validator=data.get("validator"),
+                mtime_ns=int(data["mtime_ns"]),
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise VerificationError(
+                where, f"the manifest is damaged ({exc}); delete it and run verify"
+            ) from exc
+
+    def write(self, path: Path) -> None:
+        where = self.path_for(path)
+        tmp = where.with_name(where.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+            os.replace(tmp, where)
+        except OSError as exc:
+            raise StoreError(f"cannot write {where}: {exc.strerror or exc}") from exc
 
 
 def default_folder() -> Path:
@@ -168,9 +224,58 @@ class ModelStore:
         return {n: self.path(n) for n in names}
 
     def verify(self, name: str) -> None:
-        """Check a file on disk (downloaded or dropped in by hand) without loading any weights."""
+        """Check a file on disk (downloaded or dropped in by hand) without loading any weights:
+        its manifest cheaply when it has one, then its keys and shapes."""
         path = self.require([name])[name]
+        self.check_sidecar(name)
         _check_file(self.entry(name), path, shown=path)
+
+    def check_sidecar(self, name: str) -> Sidecar | None:
+        """Cheap check against the manifest (size, mtime); None for a file placed by hand.
+
+        A file whose size differs is refused. One whose mtime alone differs (copied
+        without keeping times) is re-hashed once, and its manifest updated if it matches.
+        """
+        path = self.path(name)
+        sidecar = Sidecar.read(path)
+        if sidecar is None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise VerificationError(path, f"cannot be read ({exc.strerror or exc})") from exc
+        if stat.st_size != sidecar.size:
+            raise VerificationError(
+                path,
+                f"is {stat.st_size} bytes but was {sidecar.size} when downloaded from {sidecar.url} "
+                f"(changed or truncated since); run {DOWNLOAD_COMMAND} {name} to fetch it again",
+            )
+        if stat.st_mtime_ns != sidecar.mtime_ns:
+            self.rehash(name)
+            sidecar = Sidecar(**{**asdict(sidecar), "mtime_ns": stat.st_mtime_ns})
+            sidecar.write(path)
+        return sidecar
+
+    def rehash(self, name: str) -> Sidecar | None:
+        """Hash the whole file and compare with its manifest (None when it has none)."""
+        path = self.require([name])[name]
+        sidecar = Sidecar.read(path)
+        if sidecar is None:
+            return None
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise VerificationError(path, f"cannot be read ({exc.strerror or exc})") from exc
+        if digest.hexdigest() != sidecar.sha256:
+            raise VerificationError(
+                path,
+                f"its SHA-256 differs from the one recorded when it was downloaded from {sidecar.url} "
+                f"(the file is damaged); run {DOWNLOAD_COMMAND} {name} to fetch it again",
+            )
+        return sidecar
 
     def set_aside(self, name: str) -> Path:
         """Move a damaged file to ``<file>.invalid`` so a new download can take its place."""
@@ -180,6 +285,7 @@ class ModelStore:
             os.replace(path, aside)
         except OSError as exc:
             raise StoreError(f"cannot move {path} aside: {exc.strerror or exc}") from exc
+        Sidecar.path_for(path).unlink(missing_ok=True)
         return aside
 
     def download(
@@ -215,31 +321,46 @@ class ModelStore:
                 self.verify(name)  # the other download finished it
                 return target
             part = target.with_name(target.name + ".part")
-            Transfer(
+            transfer = Transfer(
                 url=url, part=part, progress=progress, cancel=cancel, timeout=timeout, attempts=attempts
-            ).run()
+            )
+            fetched = transfer.run()
             try:
                 _check_file(entry, part, shown=target)
             except VerificationError as exc:
-                part.unlink(missing_ok=True)
+                transfer.discard()
                 raise VerificationError(target, exc.problem, url=url) from exc
-            try:
-                os.replace(part, target)
-            except OSError as exc:
-                raise StoreError(f"cannot move {part} to {target}: {exc.strerror or exc}") from exc
+            self._install(transfer, fetched, target)
         return target
+
+    @staticmethod
+    def _install(transfer: Transfer, fetched: Fetched, target: Path) -> None:
+        """Manifest first, then the file: a file is never present with another file's manifest."""
+        part = transfer.part
+        sidecar = Sidecar(
+            size=fetched.size,
+            sha256=fetched.sha256,
+            url=fetched.url,
+            validator=fetched.validator,
+            mtime_ns=part.stat().st_mtime_ns,
+        )
+        Sidecar.path_for(target).unlink(missing_ok=True)
+        sidecar.write(target)
+        try:
+            os.replace(part, target)
+        except OSError as exc:
+            Sidecar.path_for(target).unlink(missing_ok=True)
+            raise StoreError(f"cannot move {part} to {target}: {exc.strerror or exc}") from exc
+        transfer.state_path.unlink(missing_ok=True)
 
 
 def _check_file(entry: ReleasedFile, path: Path, *, shown: Path) -> None:
-    """Dispatch on what the file should be; errors name ``shown`` (the final name)."""
+    """Keys and shapes of a checkpoint against what it should hold; errors name ``shown``."""
+    _head(path, shown=shown)
     if entry.options is not None:
         _check_checkpoint(entry.options, path, shown=shown)
-    elif entry.filename.endswith(".json"):
-        _check_json_table(path, shown=shown)
-    elif entry.filename.endswith(".bpe"):
-        _check_merges(path, shown=shown)
     else:
-        _head(path, shown=shown)
+        _check_clip(entry.name, path, shown=shown)
 
 
 def _check_checkpoint(options: Mapping[str, Any], path: Path, *, shown: Path) -> None:
@@ -258,19 +379,21 @@ def _check_checkpoint(options: Mapping[str, Any], path: Path, *, shown: Path) ->
         raise VerificationError(shown, exc.problem) from exc
 
 
-def _check_json_table(path: Path, *, shown: Path) -> None:
-    _head(path, shown=shown)
+def clip_key_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """Every key of a released CLIP encoder file and its shape (shipped with the package)."""
+    table = json.loads((resources.files(__package__) / CLIP_KEYS).read_text(encoding="utf-8"))
+    return {key: tuple(shape) for key, shape in table[name].items()}
+
+
+def _check_clip(name: str, path: Path, *, shown: Path) -> None:
+    """A CLIP encoder file against the released keys and shapes (no model needs to be built)."""
+    from .checkpoints import CheckpointError, compare_shapes, read_state_dict
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VerificationError(shown, f"not valid JSON ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(data, dict) or not data:
-        raise VerificationError(shown, "does not hold a token table (expected a JSON object)")
-
-
-def _check_merges(path: Path, *, shown: Path) -> None:
-    if not _head(path, shown=shown).startswith(b"#version"):
-        raise VerificationError(shown, "not a BPE merges file (it does not start with '#version')")
+        state_dict = read_state_dict(path)
+        compare_shapes(shown, state_dict, clip_key_shapes(name))
+    except CheckpointError as exc:
+        raise VerificationError(shown, exc.problem) from exc
 
 
 def _head(path: Path, *, shown: Path) -> bytes:
@@ -285,12 +408,3 @@ def _head(path: Path, *, shown: Path) -> bytes:
     if head.lstrip()[:1] == b"<":
         raise VerificationError(shown, "it is a web page (an error page saved instead of the file?)")
     return head
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"

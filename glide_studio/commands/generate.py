@@ -1,0 +1,172 @@
+"""``glide-studio generate``: a picture from a prompt alone (text-to-image).
+
+Uses the released text-to-image models (``base.pt``, ``upsample.pt``) when
+they are in the weights folder; otherwise the inpainting models draw the
+whole square with nothing known (the demo model offline). Takes the inpaint
+command's sampling options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from glide_studio.commands import inpaint as _inpaint
+
+MAX_SIZE = 4096
+TEXT2IM_HINT = (
+    "The text-to-image models (base.pt, upsample.pt) are not in the weights folder: the inpainting "
+    "model draws the whole picture. Fetch them with `glide-studio download --models text2im`."
+)
+
+
+def inherit_sampling_options(parser: argparse.ArgumentParser, *, skip: tuple[str, ...]) -> None:
+    """Every option of ``glide-studio inpaint`` except ``skip`` (destinations), so the
+    commands never drift apart."""
+    donor = argparse.ArgumentParser(add_help=False)
+    _inpaint.add_arguments(donor)
+    for action in donor._actions:
+        if action.dest not in skip:
+            parser._add_action(action)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", default="256", help="the picture's size: N or WxH pixels (default 256)")
+    inherit_sampling_options(parser, skip=("image", "mask", "sketch", "strength"))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"256"`` or ``"384x256"`` → (width, height)."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"--size {text!r} must be N or WxH in pixels, e.g. 256 or 384x256")
+    width, height = int(parts[0]), int(parts[-1])
+    if not (16 <= width <= MAX_SIZE and 16 <= height <= MAX_SIZE):
+        raise ValueError(f"--size {text!r}: each side must be from 16 to {MAX_SIZE} pixels")
+    return width, height
+
+
+class _Blank:
+    """What ``inpaint._save_result`` reads of a source picture: a new canvas has none of it."""
+
+    rgb16 = alpha = alpha16 = icc_profile = exif = None
+
+
+def run_and_save(
+    args: argparse.Namespace,
+    *,
+    load: Callable[[Any], tuple[Any, Any, Any]],
+    events: Callable[[Any, Any], Iterator[Any]],
+    extra_info: dict[str, str],
+) -> int:
+    """The shared command flow: check outputs, load models, build the request, stream, save.
+
+    ``load(engine)`` gives (canvas RGB, mask, source picture); ``events(engine,
+    request)`` runs the request.
+    """
+    from glide_studio.core.generation.request import RequestError
+    from glide_studio.core.imaging.files import ImageError
+    from glide_studio.core.runtime.devices import DeviceError
+    from glide_studio.core.runtime.engine import EngineError, load_engine
+    from glide_studio.core.text.tokenizer import TokenizerError
+    from glide_studio.core.weights.checkpoints import CheckpointError
+
+    if args.output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        return _inpaint._fail(f"{args.output}: unsupported output type; use .png, .jpg or .webp", 2)
+    problem = _inpaint._check_before_loading(args)
+    if problem:
+        return _inpaint._fail(problem)
+    try:
+        if getattr(args, "server", None):
+            raise EngineError("this command runs on this computer's models; --server cannot be used with it")
+        engine = load_engine(
+            weights_dir=args.weights_dir,
+            device=args.device,
+            demo=True if args.demo else None,
+            precision=args.precision or "auto",
+        )
+        if engine.notice:
+            print(engine.notice, file=sys.stderr)
+        canvas, mask, source = load(engine)
+        request = _inpaint._build_request(args, engine, canvas, mask)
+        finished = _collect(events(engine, request))
+    except (
+        ImageError,
+        RequestError,
+        CheckpointError,
+        EngineError,
+        DeviceError,
+        TokenizerError,
+        ValueError,
+    ) as exc:
+        return _inpaint._fail(str(exc))
+    except KeyboardInterrupt:
+        return _inpaint._fail("cancelled", 130)
+    failed = False
+    upsampled = len(engine.inpainter.stages(request)) > 1
+    paths = _inpaint._output_paths(args.output, request.candidates)
+    for candidate, path in zip(finished.candidates, paths, strict=True):
+        info = {
+            **request.describe(upsampled=upsampled),
+            **extra_info,
+            "seed": str(candidate.seed),
+            "candidates": "1",
+            "model": engine.description,
+            "size": f"{candidate.image.shape[1]}x{candidate.image.shape[0]}",
+        }
+        failed |= not _inpaint._save_result(path, candidate, source, info)
+    return 1 if failed else 0
+
+
+def _collect(events: Iterator[Any]) -> Any:
+    """Drain a run with a progress bar per stage; returns its Finished event."""
+    from tqdm import tqdm
+
+    from glide_studio.core.generation.events import Cancelled, Failed, Finished, Preview, Started
+
+    bar, finished = None, None
+    for event in events:
+        if isinstance(event, Started) and event.prompt_truncated:
+            print("warning: the prompt is too long; its end was ignored", file=sys.stderr)
+        elif isinstance(event, Preview):
+            if bar is None or event.step == 1:
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=event.total, desc=event.stage, unit="step", file=sys.stderr)
+            bar.update(1)
+        elif isinstance(event, Finished):
+            finished = event
+        elif isinstance(event, Cancelled):
+            raise KeyboardInterrupt
+        elif isinstance(event, Failed):
+            raise ValueError(event.message)
+    if bar is not None:
+        bar.close()
+    return finished
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    try:
+        width, height = parse_size(args.size)
+    except ValueError as exc:
+        return _inpaint._fail(str(exc), 2)
+    args.image = Path(os.devnull)  # no input picture that an output could overwrite
+
+    def load(engine: Any) -> tuple[Any, Any, Any]:
+        if engine.inpainter.text2im is None and not engine.is_demo:
+            print(TEXT2IM_HINT, file=sys.stderr)
+        canvas = np.full((height, width, 3), 127, np.uint8)
+        return canvas, np.ones((height, width), bool), _Blank()
+
+    return run_and_save(
+        args,
+        load=load,
+        events=lambda engine, request: engine.inpainter.run(request),
+        extra_info={"mode": "text-to-image"},
+    )
