@@ -137,7 +137,7 @@ def test_png_records_the_edit_list_with_mask_and_region(tmp_path, inpainter):
 
 def test_autosave_is_bounded_by_interval_and_removed_on_clean_exit(tmp_path):
     now = [0.0]
-    saver = Autosaver(folder=tmp_path, interval=30.0, clock=lambda: now[0])
+    saver = Autosaver(folder=tmp_path, interval=30.0, clock=lambda: now[0], synchronous=True)
     session = EditingSession(Document(_rgb()))
     assert not saver.tick(session), "nothing to lose yet"
     _paint(session, Box(1, 1, 9, 9))
@@ -182,7 +182,7 @@ CHILD = textwrap.dedent(
     session.handle(Finished(candidates=(Candidate(index=0, seed=9, box=Box(30, 20, 40, 30),
         patch=np.zeros((10, 10, 3), np.uint8)),), seconds=0.0))
     session.set_prompt("a dog")
-    saver = Autosaver(folder=Path({folder!r}))
+    saver = Autosaver(folder=Path({folder!r}), synchronous=True)
     assert saver.tick(session, force=True)
     print("saved", flush=True)
     time.sleep(60)
@@ -219,3 +219,17 @@ def test_a_session_killed_with_sigkill_is_offered_for_recovery(tmp_path):
     assert (doc.rgb == 90).all()
     found[0].discard()
     assert find_recoverable(tmp_path) == []
+
+
+def test_autosave_writes_in_the_background(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (1500, 2000, 3), dtype=np.uint8)
+    session = EditingSession(Document(rgb))
+    _paint(session, Box(100, 100, 300, 300))
+    saver = Autosaver(folder=tmp_path)
+    start = time.perf_counter()
+    assert saver.tick(session, force=True)
+    returned = time.perf_counter() - start
+    saver.wait()
+    written = time.perf_counter() - start
+    assert returned < written / 3, f"tick took {returned:.2f} s of {written:.2f} s: it must not encode"
+    assert load_project(saver.project).document.mask[100:300, 100:300].all()

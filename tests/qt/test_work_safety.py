@@ -133,7 +133,8 @@ def test_a_crashed_session_is_offered_and_restored(qtbot, qapp, settings, factor
     session = EditingSession(Document(photo()))
     session.paint(Box(5, 5, 25, 25), np.ones((20, 20), bool), True)
     session.set_prompt("a lighthouse")
-    Autosaver(folder=folder, pid=2**22 + 12345).tick(session, force=True)  # a pid that is not running
+    dead = 2**22 + 12345  # a pid that is not running
+    Autosaver(folder=folder, pid=dead, synchronous=True).tick(session, force=True)
     asked = []
     monkeypatch.setattr(recovery, "ask_restore", lambda parent, found: asked.append(found.title) or "restore")
     win = MainWindow(settings=settings, engine_factory=factory, data_folder=folder)
@@ -141,7 +142,8 @@ def test_a_crashed_session_is_offered_and_restored(qtbot, qapp, settings, factor
     assert win.recovery.offer_restore(win.files.replace)
     assert asked == ["Untitled"] and win.model.document.mask[5:25, 5:25].all()
     assert win.prompt_panel.prompt.toPlainText() == "a lighthouse"
-    assert [p.suffix for p in folder.iterdir()] != [], "our own autosave replaces the crashed one"
+    win.recovery.autosaver.wait()
+    assert sorted(p.suffix for p in folder.iterdir()) == [".glide", ".json"], "ours replaces the crashed one"
     win.close()
 
 

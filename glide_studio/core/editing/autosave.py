@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .project import PROJECT_SUFFIX, load_project, save_project
+from .project import PROJECT_SUFFIX, ProjectSnapshot, load_project, snapshot_project, write_project
 from .session import EditingSession
 
 __all__ = [
@@ -106,7 +107,7 @@ def find_recoverable(folder: Path) -> list[Recoverable]:
 
 
 class Autosaver:
-    """Writes one session's autosave; call ``tick`` often and ``saved_edit`` after an apply."""
+    """Writes one session's autosave; call ``tick`` often, and with ``force`` after an apply."""
 
     def __init__(
         self,
@@ -115,6 +116,7 @@ class Autosaver:
         interval: float = AUTOSAVE_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         pid: int | None = None,
+        synchronous: bool = False,
     ) -> None:
         self.folder = folder
         self.interval = interval
@@ -127,6 +129,9 @@ class Autosaver:
         self._last = -float("inf")
         self.error: str | None = None
         """Why the last autosave failed (shown once by the window), or None."""
+        self._writer: threading.Thread | None = None
+        self._synchronous = synchronous
+        """Write before returning (scripts and tests); the window writes in the background."""
 
     def tick(self, session: EditingSession | None, *, force: bool = False) -> bool:
         """Save if something changed and the interval has passed (or ``force``); True if written."""
@@ -144,32 +149,48 @@ class Autosaver:
         return self._write(session, key)
 
     def _write(self, session: EditingSession, key: tuple[int, int]) -> bool:
+        """Snapshot now (cheap), encode and write on a background thread (seconds for a big photo)."""
+        if self._writer is not None and self._writer.is_alive():
+            return False  # the previous autosave is still being written; the next tick retries
         run = session.run
         heavy = run is not None and sum(c.patch.nbytes for c in run.candidates) > MAX_CANDIDATE_BYTES
+        snapshot = snapshot_project(session, include_candidates=not heavy)
+        doc = session.document
+        info = {
+            "pid": self._pid,
+            "title": doc.title,
+            "source": str(doc.path) if doc.path is not None else None,
+            "saved_at": time.time(),
+            "edits": len(doc.edits),
+        }
+        self._saved_revision = key
+        self._last = self._clock()
+        self._writer = threading.Thread(target=self._write_files, args=(snapshot, info), daemon=True)
+        self._writer.start()
+        if self._synchronous:
+            self.wait()
+        return True
+
+    def _write_files(self, snapshot: ProjectSnapshot, info: dict[str, object]) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            save_project(session, self.project, include_candidates=not heavy)
-            doc = session.document
-            info = {
-                "pid": self._pid,
-                "title": doc.title,
-                "source": str(doc.path) if doc.path is not None else None,
-                "saved_at": time.time(),
-                "edits": len(doc.edits),
-            }
+            write_project(snapshot, self.project)
             tmp = self.info.with_name(f".{self.info.name}.saving")
             tmp.write_text(json.dumps(info), encoding="utf-8")
             os.replace(tmp, self.info)
         except OSError as exc:
             self.error = f"Autosave failed ({self.folder}: {exc.strerror or exc}); save your work by hand."
-            self._last = self._clock()
-            return False
+            self._saved_revision = None  # try again at the next tick
+            return
         self.error = None
-        self._saved_revision = key
-        self._last = self._clock()
-        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the autosave being written (if any) is on disk."""
+        if self._writer is not None:
+            self._writer.join(timeout)
 
     def remove(self) -> None:
         """A clean exit (or nothing left to lose): no autosave stays behind."""
+        self.wait()
         self.project.unlink(missing_ok=True)
         self.info.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,17 @@ from .run import Run, RunStatus
 from .session import EditingSession
 from .steps import ApplyStep
 
-__all__ = ["FORMAT", "PROJECT_SUFFIX", "VERSION", "ProjectError", "load_project", "save_project"]
+__all__ = [
+    "FORMAT",
+    "PROJECT_SUFFIX",
+    "VERSION",
+    "ProjectError",
+    "ProjectSnapshot",
+    "load_project",
+    "save_project",
+    "snapshot_project",
+    "write_project",
+]
 
 FORMAT = "glide-studio-project"
 VERSION = 1
@@ -86,10 +97,21 @@ def _original(doc: Document) -> np.ndarray:
     return picture
 
 
-def _write_edit(zf: zipfile.ZipFile, k: int, edit: AppliedEdit) -> dict[str, Any]:
+@dataclass(frozen=True, eq=False)
+class ProjectSnapshot:
+    """A session's content at one moment, ready to be written from any thread.
+
+    Taking it copies only what may still change (the current picture and mask);
+    edit patches and candidates never change once made, so they are shared.
+    """
+
+    layers: tuple[tuple[str, np.ndarray], ...]
+    manifest: dict[str, Any]
+
+
+def _edit_entry(layers: list[tuple[str, np.ndarray]], k: int, edit: AppliedEdit) -> dict[str, Any]:
     stem = f"edits/{k:04d}"
-    zf.writestr(f"{stem}-before.png", _png(edit.image.before))
-    zf.writestr(f"{stem}-after.png", _png(edit.image.after))
+    layers += [(f"{stem}-before.png", edit.image.before), (f"{stem}-after.png", edit.image.after)]
     entry: dict[str, Any] = {
         "box": _box_list(edit.image.box),
         "parameters": edit.parameters,
@@ -97,17 +119,16 @@ def _write_edit(zf: zipfile.ZipFile, k: int, edit: AppliedEdit) -> dict[str, Any
         "cleared": None,
     }
     if edit.mask is not None:
-        zf.writestr(f"{stem}-cleared.png", _png(edit.mask.before))
+        layers.append((f"{stem}-cleared.png", edit.mask.before))
         entry["cleared"] = _box_list(edit.mask.box)
     return entry
 
 
-def _write_run(zf: zipfile.ZipFile, run: Run | None) -> dict[str, Any] | None:
+def _run_entry(layers: list[tuple[str, np.ndarray]], run: Run | None) -> dict[str, Any] | None:
     if run is None or run.running or not run.candidates:
         return None
-    zf.writestr("run/mask.png", _png(np.asarray(run.request.mask)))
-    for cand in run.candidates:
-        zf.writestr(f"candidates/{cand.index}.png", _png(cand.patch))
+    layers.append(("run/mask.png", np.asarray(run.request.mask)))
+    layers += [(f"candidates/{cand.index}.png", cand.patch) for cand in run.candidates]
     return {
         "settings": request_settings(run.request),
         "image_state": run.image_state,
@@ -119,40 +140,52 @@ def _write_run(zf: zipfile.ZipFile, run: Run | None) -> dict[str, Any] | None:
     }
 
 
-def save_project(session: EditingSession, path: str | Path, *, include_candidates: bool = True) -> Path:
-    """Write the session; raises ``OSError`` when it cannot be written (nothing is replaced then)."""
-    path = Path(path)
+def snapshot_project(session: EditingSession, *, include_candidates: bool = True) -> ProjectSnapshot:
     doc = session.document
+    original = _original(doc)
+    if doc.alpha is not None:
+        original = np.dstack([original, doc.alpha])
+    layers: list[tuple[str, np.ndarray]] = [("original.png", original)]
+    edits = [_edit_entry(layers, k, edit) for k, edit in enumerate(doc.edits)]
+    masked = doc.mask_box() is not None
+    if masked:
+        layers.append(("mask.png", np.array(doc.mask)))
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "width": doc.width,
+        "height": doc.height,
+        "source": str(doc.path) if doc.path is not None else None,
+        "prompt": session.prompt,
+        "text": dict(doc.text),
+        "earlier_edits": [e.to_json() for e in doc.earlier_edits],
+        "icc_profile": _bytes_field(doc.icc_profile),
+        "exif": _bytes_field(doc.exif),
+        "edits": edits,
+        "mask": masked,
+        "run": _run_entry(layers, session.run) if include_candidates else None,
+    }
+    return ProjectSnapshot(tuple(layers), manifest)
+
+
+def write_project(snapshot: ProjectSnapshot, path: str | Path) -> Path:
+    """Write a snapshot; raises ``OSError`` when it cannot be written (nothing is replaced then)."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.saving")
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            original = _original(doc)
-            if doc.alpha is not None:
-                original = np.dstack([original, doc.alpha])
-            zf.writestr("original.png", _png(original))
-            edits = [_write_edit(zf, k, edit) for k, edit in enumerate(doc.edits)]
-            if doc.mask_box() is not None:
-                zf.writestr("mask.png", _png(np.asarray(doc.mask)))
-            manifest = {
-                "format": FORMAT,
-                "version": VERSION,
-                "width": doc.width,
-                "height": doc.height,
-                "source": str(doc.path) if doc.path is not None else None,
-                "prompt": session.prompt,
-                "text": doc.text,
-                "earlier_edits": [e.to_json() for e in doc.earlier_edits],
-                "icc_profile": _bytes_field(doc.icc_profile),
-                "exif": _bytes_field(doc.exif),
-                "edits": edits,
-                "mask": doc.mask_box() is not None,
-                "run": _write_run(zf, session.run) if include_candidates else None,
-            }
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+            for name, array in snapshot.layers:
+                zf.writestr(name, _png(array))
+            zf.writestr("manifest.json", json.dumps(snapshot.manifest, indent=1))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def save_project(session: EditingSession, path: str | Path, *, include_candidates: bool = True) -> Path:
+    """Write the session; raises ``OSError`` when it cannot be written (nothing is replaced then)."""
+    return write_project(snapshot_project(session, include_candidates=include_candidates), path)
 
 
 # -- reading ---------------------------------------------------------------------------------
