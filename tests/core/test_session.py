@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from glide_studio.core.editing.document import Document
+from glide_studio.core.editing.history import EditRecord
 from glide_studio.core.editing.run import RunStatus
 from glide_studio.core.editing.session import ChangeKind, EditingSession, SessionError, StaleCandidatesError
 from glide_studio.core.generation.events import Cancelled, Candidate, Finished, Started
@@ -194,3 +195,24 @@ def test_a_stage_that_did_not_run_is_not_recorded():
     assert session.run.request.use_upsampler
     edit = session.apply()
     assert "upsample_steps" not in edit.parameters and "upsample_sampler" not in edit.parameters
+
+
+def test_a_sketch_edit_records_its_sketch_and_regenerates_with_it():
+    session = _session()
+    original = session.document.rgb.copy()
+    _paint(session, Box(10, 10, 20, 20))
+    sketch = original.copy()
+    sketch[10:20, 10:20] = (255, 0, 0)
+    request = session.document.request("a red square", seed=5, sketch=sketch, strength=0.6)
+    session.start_run(request)
+    session.handle(Started(stages=("base",), steps=(3,), seeds=(5,), box=Box(0, 0, 32, 32)))
+    patch = np.full((10, 10, 3), 9, np.uint8)
+    session.handle(
+        Finished(candidates=(Candidate(index=0, seed=5, box=Box(10, 10, 20, 20), patch=patch),), seconds=0)
+    )
+    edit = session.apply()
+    again = EditRecord.from_json(edit.record.to_json())
+    rerun = session.regeneration_request(edit)
+    np.testing.assert_array_equal(rerun.sketch[0:32, 0:32], sketch[0:32, 0:32])
+    assert rerun.strength == 0.6
+    np.testing.assert_array_equal(again.sketch, edit.record.sketch)

@@ -106,14 +106,34 @@ class EditRecord:
     region: Box
     """The square the model saw, in image coordinates."""
     model: str = ""
+    sketch: np.ndarray | None = field(default=None, repr=False)
+    """A sketch-guided edit's sketch over the region (clipped to the picture); None otherwise."""
 
     @classmethod
-    def capture(cls, settings: dict[str, Any], mask: np.ndarray, region: Box, model: str = "") -> EditRecord:
+    def capture(
+        cls,
+        settings: dict[str, Any],
+        mask: np.ndarray,
+        region: Box,
+        model: str = "",
+        *,
+        sketch: np.ndarray | None = None,
+    ) -> EditRecord:
         box = mask_bounds(mask)
         if box is None:
             raise ValueError("an edit record needs a non-empty mask")
         bits = np.packbits(np.asarray(mask[box.slices], dtype=bool), axis=None).tobytes()
-        return cls(dict(settings), box, bits, region, model)
+        inner = region.clipped(mask.shape[1], mask.shape[0])
+        kept = None if sketch is None else np.array(np.asarray(sketch)[inner.slices], dtype=np.uint8)
+        return cls(dict(settings), box, bits, region, model, kept)
+
+    def sketch_over(self, picture: np.ndarray) -> np.ndarray | None:
+        """The whole-picture sketch to regenerate with: the recorded region over ``picture``."""
+        if self.sketch is None:
+            return None
+        out = np.array(picture, copy=True)
+        out[self.region.clipped(picture.shape[1], picture.shape[0]).slices] = self.sketch
+        return out
 
     def mask(self, width: int, height: int) -> np.ndarray:
         """The whole mask (True = regenerated) for a picture of this size."""
@@ -132,6 +152,7 @@ class EditRecord:
             "mask": base64.b64encode(zlib.compress(self.mask_bits, 9)).decode("ascii"),
             "region": [self.region.left, self.region.top, self.region.right, self.region.bottom],
             "model": self.model,
+            **({"sketch": _png_base64(self.sketch)} if self.sketch is not None else {}),
         }
 
     @classmethod
@@ -142,8 +163,9 @@ class EditRecord:
             box, region = Box(*map(int, data["mask_box"])), Box(*map(int, data["region"]))
             if len(bits) != (box.width * box.height + 7) // 8:
                 raise ValueError("the mask does not match its box")
-            return cls(dict(data["settings"]), box, bits, region, str(data.get("model", "")))
-        except (KeyError, TypeError, zlib.error, ValueError) as exc:
+            sketch = _array_from_base64(data["sketch"]) if data.get("sketch") else None
+            return cls(dict(data["settings"]), box, bits, region, str(data.get("model", "")), sketch)
+        except (KeyError, TypeError, zlib.error, ValueError, OSError) as exc:
             raise ValueError(f"malformed edit record: {exc}") from None
 
 
@@ -172,6 +194,25 @@ class AppliedEdit:
     @property
     def box(self) -> Box:
         return self.image.box
+
+
+def _png_base64(rgb: np.ndarray) -> str:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _array_from_base64(text: str) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+        return np.asarray(image.convert("RGB")).copy()
 
 
 def make_thumbnail(rgb: np.ndarray, size: int = 96) -> np.ndarray:

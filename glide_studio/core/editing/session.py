@@ -251,7 +251,8 @@ class EditingSession:
     def _record(run: Run, cand: Candidate) -> EditRecord:
         settings = {**request_settings(run.request), "seed": cand.seed, "candidates": 1}
         region = run.box if run.box is not None else cand.box
-        return EditRecord.capture(settings, run.request.mask, region, run.model)
+        sketch = getattr(run.request, "sketch", None)
+        return EditRecord.capture(settings, run.request.mask, region, run.model, sketch=sketch)
 
     def regeneration_request(self, edit: AppliedEdit) -> EditRequest:
         """The request that made ``edit`` (an applied edit), on the picture it was made on.
@@ -267,7 +268,9 @@ class EditingSession:
         for later in reversed(edits[edits.index(edit) :]):
             picture[later.image.box.slices] = later.image.before
         mask = edit.record.mask(self.document.width, self.document.height)
-        return request_from_settings(edit.record.settings, image=picture, mask=mask)
+        sketch = edit.record.sketch_over(picture)
+        pictures = {"sketch": sketch} if sketch is not None else {}
+        return request_from_settings(edit.record.settings, image=picture, mask=mask, **pictures)
 
     # -- undo ---------------------------------------------------------------------------------
 
