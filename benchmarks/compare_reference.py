@@ -124,7 +124,7 @@ def _project_forward(name: str, batch: int, weights: Path, precision: str, repea
         cond = model.condition(**kwargs)
         timing = _timed(lambda: model.denoise(inp["x"], inp["t"], cond), repeat)
         out = model.denoise(inp["x"], inp["t"], cond)
-    return {**timing, "dtype": str(engine.dtype)}, out
+    return {**timing, "dtype": str(model.dtype)}, out
 
 
 def forwards(creation: Any, weights: Path, repeat: int) -> list[dict]:

@@ -155,7 +155,7 @@ def main() -> None:
         {
             "machine": machine(),
             "engine": engine.description,
-            "dtype": str(engine.dtype),
+            "precision": engine.precision,
             "load_seconds": load_seconds,
             "gc_during_load": pauses.report(),
             "rss_after_load_mb": rss_after_load,

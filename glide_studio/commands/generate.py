@@ -80,15 +80,18 @@ def run_and_save(
     problem = _inpaint._check_before_loading(args)
     if problem:
         return _inpaint._fail(problem)
+    from glide_studio.core.remote.client import RemoteError
+
     try:
         if getattr(args, "server", None):
-            raise EngineError("this command runs on this computer's models; --server cannot be used with it")
-        engine = load_engine(
-            weights_dir=args.weights_dir,
-            device=args.device,
-            demo=True if args.demo else None,
-            precision=args.precision or "auto",
-        )
+            engine = _inpaint._remote_engine(args)
+        else:
+            engine = load_engine(
+                weights_dir=args.weights_dir,
+                device=args.device,
+                demo=True if args.demo else None,
+                precision=args.precision or "auto",
+            )
         if engine.notice:
             print(engine.notice, file=sys.stderr)
         canvas, mask, source = load(engine)
@@ -101,6 +104,7 @@ def run_and_save(
         EngineError,
         DeviceError,
         TokenizerError,
+        RemoteError,
         ValueError,
     ) as exc:
         return _inpaint._fail(str(exc))
@@ -150,7 +154,7 @@ def _collect(events: Iterator[Any]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
+    from glide_studio.core.pipeline.text2im import blank_canvas
 
     try:
         width, height = parse_size(args.size)
@@ -159,10 +163,10 @@ def run(args: argparse.Namespace) -> int:
     args.image = Path(os.devnull)  # no input picture that an output could overwrite
 
     def load(engine: Any) -> tuple[Any, Any, Any]:
-        if engine.inpainter.text2im is None and not engine.is_demo:
+        if getattr(engine.inpainter, "text2im", False) is None and not engine.is_demo:
             print(TEXT2IM_HINT, file=sys.stderr)
-        canvas = np.full((height, width, 3), 127, np.uint8)
-        return canvas, np.ones((height, width), bool), _Blank()
+        canvas, mask = blank_canvas(width, height)
+        return canvas, mask, _Blank()
 
     return run_and_save(
         args,

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="auto",
         choices=PRECISIONS,
-        help="what the models compute in; auto (default): float16 on CUDA, bfloat16 on CPUs with "
-        "native bf16, float32 elsewhere",
+        help="what the models compute in; auto (default): float16 on CUDA; on CPUs with native bf16 "
+        "the upsampler in bfloat16, the base model in float32; float32 elsewhere",
     )
     parser.add_argument(
         "--settings",

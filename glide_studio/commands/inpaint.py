@@ -73,8 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default=None,
         choices=PRECISION_CHOICES,
-        help="what the models compute in; auto (default): float16 on CUDA, bfloat16 on CPUs with "
-        "native bf16 (AVX512-BF16/AMX), float32 elsewhere",
+        help="what the models compute in; auto (default): float16 on CUDA; on CPUs with native bf16 "
+        "(AVX512-BF16/AMX) the upsampler in bfloat16, the base model in float32; float32 elsewhere",
     )
     parser.add_argument(
         "--weights-dir",

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--extend", required=True, help="pixels to add as L,T,R,B (left, top, right, bottom), e.g. 0,0,256,0"
     )
-    inherit_sampling_options(parser, skip=("image", "mask", "sketch", "strength"))
+    inherit_sampling_options(parser, skip=("image", "mask", "sketch", "strength", "server", "token"))
 
 
 class _Extended:

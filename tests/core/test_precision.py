@@ -12,6 +12,7 @@ forward 0.10, loops 0.5–2.6 levels; float16 carries 3 more mantissa bits.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from glide_studio.cli import main as cli_main
 from glide_studio.core.diffusion import Diffusion, ancestral, ddim, noise_from_tensors, paste_known_region
 from glide_studio.core.model import build_model
 from glide_studio.core.runtime.devices import DeviceError, choose_dtype, native_bf16
-from glide_studio.core.runtime.engine import load_demo
+from glide_studio.core.runtime.engine import load_demo, load_engine
 from glide_studio.core.runtime.optimize import _file_mappings, optimize_for_inference
 from glide_studio.core.weights.checkpoints import load_model_and_options, save_checkpoint
 from tiny_models import TINY_BASE, random_model
@@ -164,7 +165,10 @@ def test_precision_choice():
     assert choose_dtype(cpu, "float32") == torch.float32
     assert choose_dtype(cpu, "bfloat16") == torch.bfloat16
     assert choose_dtype(torch.device("cuda"), "auto") == torch.float16
-    assert choose_dtype(cpu, "auto") == (torch.bfloat16 if native_bf16() else torch.float32)
+    native = torch.bfloat16 if native_bf16() else torch.float32
+    assert choose_dtype(cpu, "auto", variant="upsample-inpaint") == native
+    assert choose_dtype(cpu, "auto", variant="base-inpaint") == torch.float32
+    assert choose_dtype(cpu, "auto", variant="demo") == torch.float32
     with pytest.raises(DeviceError, match="unknown precision 'fp8'"):
         choose_dtype(cpu, "fp8")
 
@@ -213,3 +217,27 @@ def test_cli_refuses_an_unknown_precision(capsys):
         )
     assert exit_info.value.code == 2
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_loading_runs_no_garbage_collection():
+    """Full collections while models load stalled the window for 200 ms; none run now."""
+    collections: list[int] = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    frozen = gc.get_freeze_count()
+    gc.callbacks.append(record)
+    try:
+        engine = load_engine(demo=True, precision="float32")
+        during = list(collections)
+        for _ in range(3):
+            [[object()] for _ in range(5000)]  # garbage enough to trigger young collections
+    finally:
+        gc.callbacks.remove(record)
+    assert during == []  # building the model alone allocates enough for several
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > frozen  # the loaded model is left out of later collections
+    assert engine.precision == "float32 demo"
+    assert len(collections) > len(during)  # collection works again after loading

@@ -165,6 +165,8 @@ def test_sketch_validation():
         _request(image, mask, sketch=np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(RequestError, match="strength"):
         _request(image, mask, sketch=image, strength=1.5)
+    with pytest.raises(RequestError, match="strength must be a number"):
+        _request(image, mask, sketch=image, strength="high")
 
 
 def test_extension_parsing_and_canvas():
@@ -225,3 +227,35 @@ def test_clip_encoders_load_strictly_from_files(tmp_path, clip_guide):
         assert torch.equal(loaded.clip.image_embeddings(x, t), clip.image_embeddings(x, t))
     with pytest.raises(CheckpointError, match="missing keys"):
         load_clip_guide(text_path=paths["image_path"], image_path=paths["image_path"], config=TINY_CLIP)
+
+
+def test_text_to_image_runs_both_stages(clip_guide):
+    upsampler = StageModel(
+        model=random_model({**TINY_32, "image_size": 64, "super_res": True}, seed=8),
+        tokenizer=ByteTokenizer(),
+        noise_schedule="linear",
+        name="tiny-upsample",
+    )
+    runner = TextToImage(base=_stage(TINY_32, 7, "tiny-text2im"), upsampler=upsampler)
+    with pytest.raises(ValueError, match="not a base model"):
+        TextToImage(base=_stage(SMALL, 0, "tiny-inpaint"))
+    blank = np.zeros((40, 64, 3), np.uint8)
+    request = _request(blank, np.ones((40, 64), bool), use_upsampler=True, seed=1)
+    events = list(runner.run(request))
+    assert events[0].stages == ("base", "upsample") and events[0].steps == (4, 2)
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert [p.images[0].shape[0] for p in previews] == [32] * 4 + [64] * 2
+    result = events[-1].candidates[0].image
+    assert result.shape == (40, 64, 3) and result.std() > 0
+
+
+def test_clip_guided_inpainting_keeps_the_known_region(inpainter):
+    image = _photo(64, 64, seed=4)
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+    plain = _request(image, mask, guidance_scale=1.0, seed=6)
+    a, b = _result(inpainter, plain), _result(inpainter, plain.with_changes(clip_guidance=60.0))
+    assert not np.array_equal(a[mask], b[mask])
+    far = np.ones_like(mask)
+    far[12:52, 12:52] = False
+    assert np.array_equal(b[far], image[far])

@@ -274,3 +274,15 @@ def test_the_command_line_becomes_deployment_options(served):
     assert fixed["ray_actor_options"]["num_gpus"] == 0.5
     with pytest.raises(ValueError, match="bad autoscaling bounds"):
         DeployOptions(min_replicas=3, max_replicas=2)
+
+
+def test_the_generate_command_runs_on_the_server(served, tmp_path, monkeypatch):
+    common = ["generate", "--prompt", "a red circle", "--size", "48", "--steps", "6", "--seed", "5"]
+    common += ["--sampler", "ancestral", "--guidance", "3"]
+    monkeypatch.setenv("GLIDE_STUDIO_TOKEN", served.token)
+    assert main([*common, "--server", served.url, "-o", str(tmp_path / "remote.png")]) == 0
+    assert main([*common, "--demo", "--device", "cpu", "-o", str(tmp_path / "local.png")]) == 0
+    remote, local = (
+        np.asarray(Image.open(tmp_path / f"{n}.png").convert("RGB")) for n in ("remote", "local")
+    )
+    assert remote.shape == (48, 48, 3) and np.array_equal(remote, local)

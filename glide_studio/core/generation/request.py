@@ -121,6 +121,9 @@ class EditRequest:
                     f"got {sketch.dtype} {sketch.shape[1::-1]}"
                 )
             object.__setattr__(self, "sketch", _frozen_array(sketch))
+        for name in ("strength", "clip_guidance"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
+                raise RequestError(f"{name} must be a number, got {getattr(self, name)!r}")
         if not 0 <= self.strength <= 1:
             raise RequestError(f"sketch strength must be between 0 and 1, got {self.strength}")
         if not 0 <= self.clip_guidance <= 100:

@@ -189,7 +189,10 @@ class Inpainter:
             yield from self.text2im._run(request, cancel, finished)
             return
         if request.clip_guidance and self.clip is None:
-            raise RequestError("CLIP guidance needs the noised CLIP models (clip-image-enc, clip-text-enc)")
+            raise RequestError(
+                "CLIP guidance needs the noised CLIP models (clip-image-enc, clip-text-enc), which are "
+                "not loaded: fetch them with `glide-studio download --models clip`"
+            )
         stages = self.stages(request)
         last = self.upsampler if UPSAMPLE in stages else self.base
         assert last is not None

@@ -9,6 +9,7 @@ import torch
 from .precision import PRECISIONS, Precision
 
 __all__ = [
+    "BF16_BY_DEFAULT",
     "PRECISIONS",
     "DeviceError",
     "Precision",
@@ -89,17 +90,25 @@ def native_bf16(flags: frozenset[str] | None = None, capability: str | None = No
     return bool(flags & _NATIVE_BF16_FLAGS) and capability.upper().startswith("AVX512")
 
 
-def choose_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
-    """The dtype models run in. ``auto``: float16 on CUDA, bfloat16 on CPUs with native
-    bf16 (its sampling stays within a level of float32: README, Performance), float32
-    elsewhere. Norms run in float32 whatever the choice."""
+BF16_BY_DEFAULT = frozenset({"upsample-inpaint"})
+"""Models that ``auto`` runs in bfloat16 on CPUs with native bf16: those whose whole
+default-preset edit stays within 1 level (0–255, mean over the hole) of float32
+with the same noise (``benchmarks/precision_closeness.py``; README, Performance).
+The upsampler does (0.83 levels); the base stage does not (demo model 1.1–1.3,
+reference-shaped tiny models 5.4), so it stays in float32."""
+
+
+def choose_dtype(device: torch.device, precision: str = "auto", *, variant: str | None = None) -> torch.dtype:
+    """The dtype a model (``variant``, e.g. "upsample-inpaint") runs in. ``auto``:
+    float16 on CUDA; on CPUs with native bf16, bfloat16 for the models in
+    ``BF16_BY_DEFAULT``; float32 elsewhere. Norms run in float32 whatever the choice."""
     if precision not in PRECISIONS:
         raise DeviceError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
     if precision != "auto":
         return _DTYPES[precision]
     if device.type == "cuda":
         return torch.float16
-    if device.type == "cpu" and native_bf16():
+    if device.type == "cpu" and variant in BF16_BY_DEFAULT and native_bf16():
         return torch.bfloat16
     return torch.float32
 

@@ -60,8 +60,8 @@ class Engine:
     """Recommended settings for this model (sampler, steps, guidance_scale), if any."""
     notice: str = ""
     """What the user must be told about this choice (demo fallback, no upsampler); empty if nothing."""
-    dtype: torch.dtype = torch.float32
-    """What the models compute in (``precision``; norms stay float32)."""
+    precision: str = "float32"
+    """What each model computes in, e.g. "float32 base-inpaint, bfloat16 upsample-inpaint"."""
 
     @property
     def device_label(self) -> str:
@@ -111,7 +111,7 @@ def load_demo(
     *, device: torch.device, folder: Traversable = DEMO_DIR, precision: str = "auto"
 ) -> tuple[Inpainter, dict[str, Any]]:
     """The built-in demo model and its manifest."""
-    dtype = choose_dtype(device, precision)
+    dtype = choose_dtype(device, precision, variant="demo")
     try:
         manifest = read_demo_manifest(folder)
     except BundleError as exc:
@@ -130,7 +130,7 @@ def load_demo(
     return Inpainter(base=base), manifest
 
 
-def _load_released(store: ModelStore, device: torch.device, dtype: torch.dtype) -> Inpainter:
+def _load_released(store: ModelStore, device: torch.device, precision: str) -> Inpainter:
     stages = []
     for name in EDITOR_FILES:
         if not store.has(name):
@@ -139,14 +139,15 @@ def _load_released(store: ModelStore, device: torch.device, dtype: torch.dtype) 
         store.check_sidecar(name)
         options = released_options(name)
         path = store.path(name)
+        dtype = choose_dtype(device, precision, variant=name)
         stages.append(
             _stage(path, options, name=name, variant=name, tokenizer=None, device=device, dtype=dtype)
         )
     base, upsampler = stages
-    return Inpainter(base=base, upsampler=upsampler, **_toolbox(store, device, dtype))
+    return Inpainter(base=base, upsampler=upsampler, **_toolbox(store, device, precision))
 
 
-def _toolbox(store: ModelStore, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+def _toolbox(store: ModelStore, device: torch.device, precision: str) -> dict[str, Any]:
     """The text-to-image models and the noised CLIP, each when its files are present."""
     from ..pipeline.clip_guidance import load_clip_guide
     from ..pipeline.text2im import TextToImage
@@ -170,7 +171,7 @@ def _toolbox(store: ModelStore, device: torch.device, dtype: torch.dtype) -> dic
                     variant=name,
                     tokenizer=None,
                     device=device,
-                    dtype=dtype,
+                    dtype=choose_dtype(device, precision, variant=name),
                 )
         extra["text2im"] = TextToImage(
             base=stages["base"], upsampler=stages.get("upsample"), clip=extra.get("clip")
@@ -202,7 +203,7 @@ def load_engine(
     auto, float32, bfloat16 or float16 (``devices.choose_dtype``).
     """
     target = choose_device(device)
-    dtype = choose_dtype(target, precision)
+    choose_dtype(target, precision)  # an unknown precision fails before anything loads
     store = ModelStore.locate(weights_dir, environ=environ)
     missing = tuple(store.missing(EDITOR_FILES))
     usable = not any(f.name in _REQUIRED for f in missing)
@@ -224,11 +225,11 @@ def load_engine(
             weights_folder=store.folder,
             sampling=dict(manifest.get("sampling", {})),
             notice=notice + "The demo model paints coloured shapes only. " + GET_WEIGHTS_HINT,
-            dtype=inpainter.base.model.dtype,
+            precision=_precision_of(inpainter),
         )
     try:
         with quiet_gc():
-            inpainter = _load_released(store, target, dtype)
+            inpainter = _load_released(store, target, precision)
     except StoreError as exc:
         raise EngineError(str(exc)) from exc
     stages = " + ".join(s.name for s in (inpainter.base, inpainter.upsampler) if s is not None)
@@ -240,8 +241,13 @@ def load_engine(
         missing=missing,
         weights_folder=store.folder,
         notice=_upsampler_notice(store) if inpainter.upsampler is None else "",
-        dtype=dtype,
+        precision=_precision_of(inpainter),
     )
+
+
+def _precision_of(inpainter: Inpainter) -> str:
+    stages = [s for s in (inpainter.base, inpainter.upsampler) if s is not None]
+    return ", ".join(f"{str(s.model.dtype).removeprefix('torch.')} {s.name}" for s in stages)
 
 
 def _upsampler_notice(store: ModelStore) -> str:

@@ -76,13 +76,17 @@ def quiet_gc() -> Iterator[None]:
 
     Building and checking a model creates thousands of modules and tensors, and
     each full collection scans them together with everything the application
-    already holds (200 ms pauses that stall the window). Objects that exist
-    before are frozen (left out of collections), and so are the loaded models
-    afterwards: they live as long as the session, and refcounting still frees
-    them when they are replaced.
+    already holds (200 ms pauses that stall the window). Automatic collection is
+    off while loading; what existed before and the loaded models are frozen
+    (left out of later collections): the models live as long as the session,
+    and refcounting still frees them when they are replaced.
     """
+    enabled = gc.isenabled()
     gc.freeze()
+    gc.disable()
     try:
         yield
     finally:
         gc.freeze()
+        if enabled:
+            gc.enable()

@@ -8,4 +8,4 @@ __all__ = ["PRECISIONS", "Precision"]
 
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-"""``auto``: float16 on CUDA, bfloat16 on CPUs with native bf16, float32 elsewhere."""
+"""``auto``: float16 on CUDA; on CPUs with native bf16, bfloat16 for the upsampler; float32 elsewhere."""
