@@ -51,6 +51,7 @@ def make_action(
 
 @dataclass
 class Actions:
+    new: QAction
     open: QAction
     paste: QAction
     save: QAction
@@ -105,6 +106,7 @@ def _specs(w: MainWindow) -> dict[str, tuple[str, Callable[[], object], str | No
     """name: (menu text, slot, icon, shortcuts, tooltip)."""
     files, gen, canvas = w.files, w.generation, w.canvas
     return {
+        "new": ("&New…", files.new_canvas, None, ("Ctrl+N",), "A blank canvas to draw from a prompt"),
         "open": ("&Open…", files.open_dialog, "open", ("Ctrl+O",), "Open a picture or a project"),
         "paste": ("&Paste Image", files.paste, None, ("Ctrl+V",), "Open the image on the clipboard"),
         "save": ("&Save", files.save, "save", ("Ctrl+S",), "Save as PNG with the edit parameters"),
@@ -150,6 +152,7 @@ TOOL_TIPS = {
     Tool.ERASER: ("E", "Eraser: remove from the mask (right button paints)"),
     Tool.RECTANGLE: ("R", "Rectangle: drag to mask a box (right button subtracts)"),
     Tool.LASSO: ("L", "Lasso: draw around an area to mask it (right button subtracts)"),
+    Tool.COLOUR: ("P", "Colour brush: paint colours for a sketch-guided edit (Alt+click picks a colour)"),
 }
 
 

@@ -23,7 +23,15 @@ from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 
 from ..core.imaging.region import Box
 from .mask_tools import Tool, ToolSession
-from .overlays import BrushCursor, ImageLayer, MaskOverlay, OutlineItem, PreviewItem, RegionItem
+from .overlays import (
+    BrushCursor,
+    ImageLayer,
+    MaskOverlay,
+    OutlineItem,
+    PreviewItem,
+    RegionItem,
+    SketchOverlay,
+)
 from .session_model import SessionModel
 
 __all__ = ["MAX_BRUSH", "CanvasView"]
@@ -43,6 +51,10 @@ class CanvasView(QGraphicsView):
     openRequested = Signal()
     """The empty canvas was double-clicked."""
     comparingChanged = Signal(bool)
+    sketchEdited = Signal(object, object, str)
+    """A finished colour stroke: (SketchPatch, MaskPatch or None, undo text). Already applied."""
+    colourChanged = Signal(object)
+    """The colour brush's colour, (r, g, b)."""
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +72,7 @@ class CanvasView(QGraphicsView):
         self.viewport().setAcceptDrops(False)
         self._image: ImageLayer | None = None
         self._mask: MaskOverlay | None = None
+        self._sketch: SketchOverlay | None = None
         self._preview: PreviewItem | None = None
         self._region = RegionItem()
         self._cursor = BrushCursor()
@@ -75,6 +88,7 @@ class CanvasView(QGraphicsView):
         model.sessionReplaced.connect(self._rebuild)
         model.imageChanged.connect(self._on_image_changed)
         model.maskChanged.connect(self._on_mask_changed)
+        model.sketchChanged.connect(self._on_sketch_changed)
         self._rebuild()
 
     # -- document -------------------------------------------------------------------------
@@ -87,7 +101,7 @@ class CanvasView(QGraphicsView):
             if item.scene() is scene:
                 scene.removeItem(item)
         scene.clear()
-        self._image = self._mask = self._preview = None
+        self._image = self._mask = self._preview = self._sketch = None
         doc = self._model.document
         if doc is None:
             scene.setSceneRect(QRectF(0, 0, 1, 1))
@@ -96,11 +110,21 @@ class CanvasView(QGraphicsView):
             return
         self._image = ImageLayer(doc.rgb, doc.alpha)
         self._mask = MaskOverlay(doc.mask)
+        self._sketch = SketchOverlay(doc.width, doc.height)
+        if doc.sketch is not None:
+            self._sketch.write(doc.bounds, doc.sketch)
         self._preview = PreviewItem(QRectF(0, 0, doc.width, doc.height))
         self._preview.clear()
-        for z, item in enumerate(
-            (self._image, self._mask, self._preview, self._region, self._outline, self._cursor)
-        ):
+        items = (
+            self._image,
+            self._mask,
+            self._sketch,
+            self._preview,
+            self._region,
+            self._outline,
+            self._cursor,
+        )
+        for z, item in enumerate(items):
             item.setZValue(z)
             scene.addItem(item)
         scene.setSceneRect(QRectF(0, 0, doc.width, doc.height))
@@ -123,6 +147,11 @@ class CanvasView(QGraphicsView):
             self._show_region(self._tools.grown)
         elif not self._tools.active:
             self._region_timer.start()
+
+    def _on_sketch_changed(self, box: Box) -> None:
+        doc = self._model.document
+        if self._sketch is not None and doc is not None and doc.sketch is not None:
+            self._sketch.write(box, doc.sketch)
 
     def refresh_region(self) -> None:
         doc = self._model.document
@@ -164,7 +193,7 @@ class CanvasView(QGraphicsView):
     def set_comparing(self, comparing: bool) -> None:
         """While held, show the clean original: no preview, no mask overlay."""
         self._comparing = comparing
-        for item in (self._preview, self._mask):
+        for item in (self._preview, self._mask, self._sketch):
             if item is not None:
                 item.setOpacity(0.0 if comparing else 1.0)
         self.comparingChanged.emit(comparing)
@@ -304,6 +333,8 @@ class CanvasView(QGraphicsView):
         if button == Qt.MouseButton.MiddleButton or (self._space and button == Qt.MouseButton.LeftButton):
             self._pan_from = event.position()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif self.tool is Tool.COLOUR and event.modifiers() & Qt.KeyboardModifier.AltModifier:
+            self._pick_colour(self._to_scene(event.position()))
         elif button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
             primary = button == Qt.MouseButton.LeftButton
@@ -345,18 +376,41 @@ class CanvasView(QGraphicsView):
             return
         result = self._tools.end()
         self.refresh_region()
-        if result is not None:
-            self.maskEdited.emit(*result)
+        if result is None:
+            return
+        change, label = result
+        if isinstance(change, tuple):
+            self.sketchEdited.emit(change[0], change[1], label)
+        else:
+            self.maskEdited.emit(change, label)
+
+    # -- colour ---------------------------------------------------------------------------------
+
+    @property
+    def colour(self) -> tuple[int, int, int]:
+        return self._tools.colour
+
+    def set_colour(self, colour: tuple[int, int, int]) -> None:
+        if colour != self._tools.colour:
+            self._tools.colour = colour
+            self.colourChanged.emit(colour)
+
+    def _pick_colour(self, pos: QPointF) -> None:
+        """Alt+click with the colour brush: take the picture's colour under the pointer."""
+        doc = self._model.document
+        x, y = int(pos.x()), int(pos.y())
+        if doc is not None and 0 <= x < doc.width and 0 <= y < doc.height:
+            self.set_colour(tuple(int(v) for v in doc.rgb[y, x]))  # type: ignore[arg-type]
 
     def _uses_brush_cursor(self) -> bool:
-        return self._model.document is not None and self.tool in (Tool.BRUSH, Tool.ERASER) and not self._space
+        return self._model.document is not None and self.tool.brush_like and not self._space
 
     def _update_cursor(self) -> None:
         if self._model.document is None:
             shape = Qt.CursorShape.ArrowCursor
         elif self._space:
             shape = Qt.CursorShape.OpenHandCursor
-        elif self.tool in (Tool.BRUSH, Tool.ERASER):
+        elif self.tool.brush_like:
             shape = Qt.CursorShape.BlankCursor
         else:
             shape = Qt.CursorShape.CrossCursor

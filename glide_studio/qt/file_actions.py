@@ -23,6 +23,7 @@ from ..core.editing.session import EditingSession
 from ..core.imaging.files import ImageError
 from .convert import qimage_to_arrays
 from .dialogs import ask_save_changes, show_error
+from .new_canvas_dialog import NewCanvasDialog
 from .session_model import SessionModel
 from .settings import Settings
 
@@ -90,6 +91,16 @@ class FileActions(QObject):
         elif doc.earlier_edits:
             note = f" · {len(doc.earlier_edits)} earlier edit(s) recorded in it are listed in History"
         self.message.emit(f"Opened {path.name} ({doc.width}×{doc.height}){note}")
+        return True
+
+    def new_canvas(self) -> bool:
+        """File → New: a blank canvas of a chosen size, masked whole."""
+        dialog = NewCanvasDialog(self._parent)
+        if not dialog.exec() or not self.maybe_save():
+            return False
+        width, height = dialog.size()
+        self.replace(EditingSession(Document.blank(width, height)))
+        self.message.emit(f"New {width}×{height} canvas: describe the picture and Generate.")
         return True
 
     def open_image(self, image: QImage, source: str) -> bool:

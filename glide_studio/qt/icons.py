@@ -40,6 +40,20 @@ def _brush(p: QPainter) -> None:
     p.drawPath(tip)
 
 
+def _colour(p: QPainter) -> None:
+    """A palette: the colour brush."""
+    palette = QPainterPath(QPointF(12, 3))
+    palette.cubicTo(6, 3, 3, 7, 3, 12)
+    palette.cubicTo(3, 17, 7, 21, 12, 21)
+    palette.cubicTo(14, 21, 14, 18, 13, 17)
+    palette.cubicTo(12, 15, 14, 14, 16, 14)
+    palette.cubicTo(19, 14, 21, 13, 21, 10)
+    palette.cubicTo(21, 6, 17, 3, 12, 3)
+    p.drawPath(palette)
+    for x, y in ((8, 9), (12, 7), (16, 9), (8, 14)):
+        p.drawEllipse(QRectF(x - 1.2, y - 1.2, 2.4, 2.4))
+
+
 def _eraser(p: QPainter) -> None:
     p.drawPath(_path((14, 4), (21, 11), (12, 20), (8, 20), (3, 15), close=True))
     p.drawLine(QPointF(8.5, 9.5), QPointF(15.5, 16.5))
@@ -225,6 +239,7 @@ ICONS: dict[str, Draw] = {
     "eraser": _eraser,
     "rectangle": _rectangle,
     "lasso": _lasso,
+    "colour": _colour,
     "open": _open,
     "save": _save,
     "undo": _undo,

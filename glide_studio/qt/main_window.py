@@ -30,6 +30,7 @@ from ..core.editing.history import make_thumbnail
 from .actions import Actions, create_actions
 from .backend_dialog import BackendDialog
 from .canvas import MAX_BRUSH, CanvasView
+from .colour_button import ColourButton
 from .compare_keys import CompareKeyFilter
 from .convert import to_pixmap
 from .dialogs import DownloadDialog, ask_yes_no, show_error, show_info
@@ -147,7 +148,7 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions([a.open])
+        file_menu.addActions([a.new, a.open])
         file_menu.addMenu(self.files.recent_menu)
         file_menu.addActions([a.paste])
         file_menu.addSeparator()
@@ -179,6 +180,8 @@ class MainWindow(QMainWindow):
         tools.setIconSize(QSize(22, 22))
         tools.setMovable(False)
         tools.addActions(list(a.tools.values()))
+        self.colour_button = ColourButton(self.canvas.colour)
+        tools.addWidget(self.colour_button)
         tools.addSeparator()
         tools.addActions([a.select_all, a.invert_mask, a.clear_mask])
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools)
@@ -247,6 +250,10 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_title)
             signal.connect(self._update_undo_actions)
         self.canvas.maskEdited.connect(lambda patch, text: self.model.push_mask_patch(patch, text))
+        self.canvas.sketchEdited.connect(self.model.push_sketch_change)
+        self.colour_button.colourChosen.connect(self.canvas.set_colour)
+        self.canvas.colourChanged.connect(self.colour_button.show_colour)
+        self.model.sketchChanged.connect(lambda _box: self._show_sketch_controls())
         self.generation.applied.connect(self.recovery.saved_now)
         self.candidates.compareToggled.connect(self.canvas.set_comparing)
         self.canvas.comparingChanged.connect(self._show_comparing)
@@ -284,7 +291,12 @@ class MainWindow(QMainWindow):
         self.status.set_zoom(self.canvas.zoom)
         self._update_title()
         self._update_undo_actions()
+        self._show_sketch_controls()
         self._update_ready()
+
+    def _show_sketch_controls(self) -> None:
+        doc = self.model.document
+        self.prompt_panel.set_sketching(doc is not None and doc.sketch is not None and not doc.sketch.empty)
 
     def _update_undo_actions(self, *_: object) -> None:
         session = self.model.session

@@ -18,10 +18,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPolygonF
 
 from ..core.editing.history import MaskPatch
+from ..core.editing.sketch import SketchPatch
 from ..core.imaging.region import Box
 from .session_model import SessionModel
 
-__all__ = ["MaskStroke", "Tool", "ToolSession", "capsule", "polygon", "rectangle", "union"]
+__all__ = ["ColourStroke", "MaskStroke", "Tool", "ToolSession", "capsule", "polygon", "rectangle", "union"]
 
 
 class Tool(Enum):
@@ -29,10 +30,16 @@ class Tool(Enum):
     ERASER = "eraser"
     RECTANGLE = "rectangle"
     LASSO = "lasso"
+    COLOUR = "colour"
+    """Paint colours for a sketch-guided edit (they are masked too)."""
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return "Colour brush" if self is Tool.COLOUR else self.value.capitalize()
+
+    @property
+    def brush_like(self) -> bool:
+        return self in (Tool.BRUSH, Tool.ERASER, Tool.COLOUR)
 
 
 def union(a: Box | None, b: Box | None) -> Box | None:
@@ -140,6 +147,38 @@ class MaskStroke:
         return patch
 
 
+class ColourStroke:
+    """One colour stroke: paints the sketch (and the mask under it), ends with one undo step."""
+
+    value = True
+
+    def __init__(self, model: SessionModel, colour: tuple[int, int, int]) -> None:
+        document = model.document
+        assert document is not None
+        self._model, self._document, self.colour = model, document, colour
+        layer = document.sketch_layer()
+        self._before = (layer.colours.copy(), layer.painted.copy())
+        self._mask_before = document.mask_snapshot()
+        self.dirty: Box | None = None
+
+    def paint(self, region: tuple[Box, np.ndarray] | None) -> Box | None:
+        if region is None:
+            return None
+        box, where = region
+        self._model.paint_sketch(box, where, self.colour)
+        self.dirty = union(self.dirty, box)
+        return box
+
+    def finish(self) -> tuple[SketchPatch, MaskPatch | None] | None:
+        if self.dirty is None:
+            return None
+        box = self.dirty
+        before = (self._before[0][box.slices].copy(), self._before[1][box.slices].copy())
+        after = self._document.sketch_layer().region(box)
+        mask = self._document.capture_mask_change(self._mask_before, box)
+        return SketchPatch(box, before, after), mask
+
+
 class ToolSession:
     """The current tool applied to scene points: one press-move-release becomes one undo patch.
 
@@ -153,7 +192,9 @@ class ToolSession:
         self._show_outline = show_outline
         self.tool = Tool.BRUSH
         self.brush_size = 40
-        self._stroke: MaskStroke | None = None
+        self.colour: tuple[int, int, int] = (214, 48, 49)
+        """The colour brush's colour."""
+        self._stroke: MaskStroke | ColourStroke | None = None
         self._points: list[QPointF] = []
         self._last_dab: QPointF | None = None
         self.grown: Box | None = None
@@ -173,17 +214,21 @@ class ToolSession:
         if doc is None:
             return
         add = primary != (self.tool is Tool.ERASER)
-        self._stroke = MaskStroke(self._model, add)
+        if self.tool is Tool.COLOUR:
+            add = True
+            self._stroke = ColourStroke(self._model, self.colour)
+        else:
+            self._stroke = MaskStroke(self._model, add)
         self.grown = doc.mask_box() if add else None
         self._points = [pos]
-        if self.tool in (Tool.BRUSH, Tool.ERASER):
+        if self.tool.brush_like:
             start = self._last_dab if line_from_last and self._last_dab is not None else pos
             self._dab(start, pos)
 
     def move(self, pos: QPointF, zoom: float) -> None:
         if self._stroke is None:
             return
-        if self.tool in (Tool.BRUSH, Tool.ERASER):
+        if self.tool.brush_like:
             self._dab(self._points[-1], pos)
             self._points[-1] = pos
             return
@@ -198,8 +243,9 @@ class ToolSession:
             path.closeSubpath()
         self._show_outline(path)
 
-    def end(self) -> tuple[MaskPatch, str] | None:
-        """Finish: the undo patch and its label, or None if nothing changed."""
+    def end(self) -> tuple[MaskPatch | tuple[SketchPatch, MaskPatch | None], str] | None:
+        """Finish: the undo data (a mask patch, or a colour stroke's sketch and mask patches) and
+        its label, or None if nothing changed."""
         stroke, self._stroke = self._stroke, None
         doc = self._model.document
         if stroke is None or doc is None:
@@ -214,6 +260,8 @@ class ToolSession:
         patch = stroke.finish()
         if patch is None:
             return None
+        if isinstance(stroke, ColourStroke):
+            return patch, "Colour stroke"
         if self.tool in (Tool.BRUSH, Tool.ERASER):
             return patch, "Brush stroke" if stroke.value else "Erase stroke"
         return patch, self.tool.label if stroke.value else f"{self.tool.label} (subtract)"

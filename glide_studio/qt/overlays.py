@@ -27,7 +27,15 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from ..core.imaging.region import Box
 from .convert import BgraBuffer, box_to_rect
 
-__all__ = ["BrushCursor", "ImageLayer", "MaskOverlay", "OutlineItem", "PreviewItem", "RegionItem"]
+__all__ = [
+    "BrushCursor",
+    "ImageLayer",
+    "MaskOverlay",
+    "OutlineItem",
+    "PreviewItem",
+    "RegionItem",
+    "SketchOverlay",
+]
 
 MASK_COLOR = (255, 56, 112, 118)
 """Translucent pink-red, readable over skies, skin and foliage alike."""
@@ -118,6 +126,19 @@ class MaskOverlay(_BufferItem):
 
     def write(self, box: Box, mask: np.ndarray) -> None:
         self.buffer.write_solid(box, mask[box.slices], MASK_COLOR)
+        self.refresh(box)
+
+
+class SketchOverlay(_BufferItem):
+    """The colour sketch, opaque where painted (above the mask tint, so colours read true)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(width, height, premultiplied=True)
+
+    def write(self, box: Box, layer: object) -> None:
+        colours, painted = layer.region(box)  # type: ignore[attr-defined]
+        alpha = np.where(painted, 255, 0).astype(np.uint8)
+        self.buffer.write_rgba(box, colours, alpha)
         self.refresh(box)
 
 

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from ..core.editing.document import Document
 from ..core.editing.history import MaskPatch
 from ..core.editing.session import Change, ChangeKind, EditingSession
+from ..core.editing.sketch import SketchPatch
 from ..core.imaging.region import Box
 
 __all__ = ["SessionModel"]
@@ -33,6 +34,8 @@ class SessionModel(QObject):
     """The run started, got a candidate, ended, was applied or discarded, or its selection moved."""
     savedChanged = Signal()
     promptChanged = Signal()
+    sketchChanged = Signal(object)
+    """Box of the sketch layer that changed."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +65,8 @@ class SessionModel(QObject):
     def _relay(self, change: Change) -> None:
         if change.kind is ChangeKind.IMAGE:
             self.imageChanged.emit(change.box)
+        elif change.kind is ChangeKind.SKETCH:
+            self.sketchChanged.emit(change.box)
         elif change.kind is ChangeKind.MASK:
             self.maskChanged.emit(change.box)
         else:
@@ -79,3 +84,9 @@ class SessionModel(QObject):
 
     def push_mask_patch(self, patch: MaskPatch, label: str, *, applied: bool = True) -> None:
         self._live().push_mask_patch(patch, label, applied=applied)
+
+    def paint_sketch(self, box: Box, where: np.ndarray, colour: tuple[int, int, int]) -> None:
+        self._live().paint_sketch(box, where, colour)
+
+    def push_sketch_change(self, sketch: SketchPatch, mask: MaskPatch | None, label: str) -> None:
+        self._live().push_sketch_change(sketch, mask, label)

@@ -33,6 +33,9 @@ class GenerationDefaults:
     upsample: bool = True
     seed: int = 0
     seed_locked: bool = False
+    clip: bool = False
+    """Guided by noised CLIP instead of classifier-free guidance."""
+    clip_scale: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ..imaging.files import LoadedImage, load_image
 from ..imaging.metadata import save_image
 from ..imaging.region import Box, mask_bounds, region_of_interest
 from .history import AppliedEdit, EditRecord, ImagePatch, MaskPatch, changed_box, make_thumbnail
+from .sketch import SketchLayer, SketchPatch
 
 __all__ = ["EDITS_KEY", "Document", "RecordedEdit", "read_recorded_edits"]
 
@@ -108,6 +109,7 @@ class Document:
         """The 16-bit pixels of a 16-bit source, kept so that saving loses no precision."""
         self.alpha16: np.ndarray | None = None
         self.frames = 1
+        self._sketch: SketchLayer | None = None
         self.project_path: Path | None = None
         """The project file (``.glide``) this session was opened from or last saved to."""
         self._edits: list[AppliedEdit] = []
@@ -123,6 +125,16 @@ class Document:
         doc.source16 = getattr(loaded, "rgb16", None)
         doc.alpha16 = getattr(loaded, "alpha16", None)
         doc.frames = int(getattr(loaded, "frames", 1) or 1)
+        return doc
+
+    @classmethod
+    def blank(cls, width: int, height: int) -> Document:
+        """A new mid-grey canvas, masked whole (File → New): the prompt draws all of it."""
+        if not (16 <= width <= 16384 and 16 <= height <= 16384):
+            raise ValueError(f"a new canvas must be 16 to 16384 pixels a side, got {width}×{height}")
+        doc = cls(np.full((height, width, 3), 127, np.uint8))
+        doc.paint(doc.bounds, np.ones((height, width), bool), True)
+        doc.saved_state = -1  # never saved: closing asks about it
         return doc
 
     @classmethod
@@ -232,10 +244,45 @@ class Document:
         np.logical_not(self._mask, out=self._mask)
         self._mask_changed()
 
+    # -- sketch -------------------------------------------------------------------------
+
+    @property
+    def sketch(self) -> SketchLayer | None:
+        """The colours painted for a sketch-guided edit (None until the first colour stroke)."""
+        return self._sketch
+
+    def sketch_layer(self) -> SketchLayer:
+        if self._sketch is None:
+            self._sketch = SketchLayer(self.width, self.height)
+        return self._sketch
+
+    def sketch_image(self) -> np.ndarray | None:
+        """The picture with the sketch painted on it, or None when nothing is sketched."""
+        if self._sketch is None or self._sketch.empty:
+            return None
+        return self._sketch.over(self._rgb)
+
+    def clear_sketch_patch(self) -> SketchPatch | None:
+        """The patch that empties the sketch layer (not yet applied); None when it is empty."""
+        box = self._sketch.bounds if self._sketch is not None else None
+        if box is None:
+            return None
+        assert self._sketch is not None
+        before = self._sketch.region(box)
+        after = (np.zeros_like(before[0]), np.zeros_like(before[1]))
+        return SketchPatch(box, before, after)
+
+    def apply_sketch_patch(self, patch: SketchPatch, *, forward: bool = True) -> None:
+        self.sketch_layer().put(patch.box, patch.after if forward else patch.before)
+
     # -- image --------------------------------------------------------------------------
 
     def request(self, prompt: str, **settings: object) -> EditRequest:
-        """An ``EditRequest`` for the current image and mask (raises ``RequestError``)."""
+        """An ``EditRequest`` for the current image and mask, with the sketch if one is painted
+        (raises ``RequestError``)."""
+        sketch = self.sketch_image()
+        if sketch is not None and "sketch" not in settings:
+            settings["sketch"] = sketch
         return EditRequest(image=self._rgb, mask=self._mask, prompt=prompt, **settings)  # type: ignore[arg-type]
 
     def make_edit(

@@ -22,7 +22,8 @@ from ..imaging.region import Box
 from .document import Document
 from .history import AppliedEdit, EditRecord, MaskPatch
 from .run import Run, RunStatus
-from .steps import ApplyStep, InvertMaskStep, MaskStep, Step
+from .sketch import SketchPatch
+from .steps import ApplyStep, InvertMaskStep, MaskStep, SketchStep, Step
 from .undo import UndoHistory
 
 __all__ = ["Change", "ChangeKind", "EditingSession", "SessionError", "StaleCandidatesError"]
@@ -43,6 +44,7 @@ class ChangeKind(Enum):
     RUN = "run"
     SAVED = "saved"
     PROMPT = "prompt"
+    SKETCH = "sketch"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,23 @@ class EditingSession:
         self.push_mask_patch(patch, label, applied=False)
         return True
 
+    # -- sketch -------------------------------------------------------------------------------
+
+    def paint_sketch(self, box: Box, where: np.ndarray, colour: tuple[int, int, int]) -> None:
+        """Part of a colour stroke: the colour, and the mask under it (the stroke's undo step comes
+        with ``push_sketch_change``)."""
+        box = box.clipped(self.document.width, self.document.height)
+        if box.width <= 0 or box.height <= 0:
+            return
+        self.document.sketch_layer().paint(box, where, colour)
+        self.document.paint(box, where, True)
+        self._notify(ChangeKind.SKETCH, box)
+        self._notify(ChangeKind.MASK, box)
+
+    def push_sketch_change(self, sketch: SketchPatch, mask: MaskPatch | None, label: str) -> None:
+        """Record a finished colour stroke (already painted)."""
+        self._push(SketchStep(sketch, mask, label))
+
     # -- runs -------------------------------------------------------------------------------
 
     def start_run(self, request: EditRequest, *, model: str = "") -> Run:
@@ -235,8 +254,11 @@ class EditingSession:
             self._set_run(None)
             return None
         self._apply_edit(edit, forward=True)
+        sketch = self.document.clear_sketch_patch()
+        if sketch is not None:
+            self._apply_sketch_patch(sketch, forward=True)
         self._set_run(None)
-        self._push(ApplyStep(edit, run))
+        self._push(ApplyStep(edit, run, sketch))
         return edit
 
     @staticmethod
@@ -310,6 +332,10 @@ class EditingSession:
     def _apply_mask_patch(self, patch: MaskPatch, *, forward: bool) -> None:
         self.document.apply_mask_patch(patch, forward=forward)
         self._notify(ChangeKind.MASK, patch.box)
+
+    def _apply_sketch_patch(self, patch: SketchPatch, *, forward: bool) -> None:
+        self.document.apply_sketch_patch(patch, forward=forward)
+        self._notify(ChangeKind.SKETCH, patch.box)
 
     def _invert_mask(self) -> None:
         self.document.invert_mask()

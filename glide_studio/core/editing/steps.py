@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from .history import AppliedEdit, MaskPatch
 from .run import Run
+from .sketch import SketchPatch
 
 if TYPE_CHECKING:
     from .session import EditingSession
 
-__all__ = ["ApplyStep", "InvertMaskStep", "MaskStep", "Step"]
+__all__ = ["ApplyStep", "InvertMaskStep", "MaskStep", "SketchStep", "Step"]
 
 
 class Step(Protocol):
@@ -52,21 +53,44 @@ class InvertMaskStep:
         session._invert_mask()
 
 
-class ApplyStep:
-    """A candidate committed to the picture, with the run it was picked from."""
+class SketchStep:
+    """A colour stroke: the sketch layer's change and the mask it added."""
 
-    def __init__(self, edit: AppliedEdit, run: Run | None) -> None:
+    def __init__(self, sketch: SketchPatch, mask: MaskPatch | None, label: str) -> None:
+        self.sketch, self.mask, self.label = sketch, mask, label
+
+    def undo(self, session: EditingSession) -> None:
+        session._apply_sketch_patch(self.sketch, forward=False)
+        if self.mask is not None:
+            session._apply_mask_patch(self.mask, forward=False)
+
+    def redo(self, session: EditingSession) -> None:
+        session._apply_sketch_patch(self.sketch, forward=True)
+        if self.mask is not None:
+            session._apply_mask_patch(self.mask, forward=True)
+
+
+class ApplyStep:
+    """A candidate committed to the picture, with the run it was picked from (and the sketch it
+    cleared, which undo restores)."""
+
+    def __init__(self, edit: AppliedEdit, run: Run | None, sketch: SketchPatch | None = None) -> None:
         self.edit = edit
         self.run = run
+        self.sketch = sketch
         prompt = edit.prompt or "(no prompt)"
         self.label = f"Apply “{prompt[:40]}”"
 
     def undo(self, session: EditingSession) -> None:
         session._apply_edit(self.edit, forward=False)
+        if self.sketch is not None:
+            session._apply_sketch_patch(self.sketch, forward=False)
         if session.run is None:  # never at the cost of newer candidates (they just became stale)
             session._set_run(self.run)
 
     def redo(self, session: EditingSession) -> None:
         session._apply_edit(self.edit, forward=True)
+        if self.sketch is not None:
+            session._apply_sketch_patch(self.sketch, forward=True)
         if session.run is self.run:
             session._set_run(None)

@@ -140,6 +140,18 @@ class PromptPanel(QWidget):
         self.guidance_slider.valueChanged.connect(lambda v: self.guidance.setValue(v / 10))
         self.guidance.valueChanged.connect(lambda v: self.guidance_slider.setValue(round(v * 10)))
         form.addRow("Guidance", _row(self.guidance_slider, self.guidance))
+        self.guide = QComboBox()
+        self.guide.addItem("Prompt (classifier-free)", "cfg")
+        self.guide.addItem("Noised CLIP", "clip")
+        self.guide.setToolTip(
+            "What steers the result towards the prompt. Classifier-free guidance is GLIDE's default; "
+            "noised CLIP guidance is the paper's alternative (needs the CLIP files and the ancestral sampler)"
+        )
+        self.clip_scale = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=100.0, singleStep=0.5, value=3.0)
+        self.clip_scale.setToolTip("CLIP guidance scale (the released notebook uses 3)")
+        self.clip_row = _row(self.guide, self.clip_scale, stretch_first=True)
+        form.addRow("Guided by", self.clip_row)
+        self.guide.currentIndexChanged.connect(lambda _i: self._guide_changed())
         self.preset = QComboBox()
         for preset in PRESETS.values():
             self.preset.addItem(preset.label, preset.name)
@@ -154,6 +166,16 @@ class PromptPanel(QWidget):
         self.candidates.setToolTip("How many variations to generate at once (each with its own seed)")
         form.addRow("Candidates", self.candidates)
         form.addRow("Seed", self._build_seed())
+        self.strength = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
+        self.strength.setValue(75)
+        self.strength_label = QLabel("0.75")
+        self.strength.setToolTip(
+            "How far the result may depart from the colour sketch: 0 keeps it, 1 ignores it"
+        )
+        self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v / 100:.2f}"))
+        self.strength_row = _row(self.strength, self.strength_label)
+        form.addRow("Sketch strength", self.strength_row)
+        self._strength_form = form
         self.upsample = QCheckBox("Upsample to 256 px")
         self.upsample.setToolTip("Run the second GLIDE stage: sharper detail, several times slower")
         form.addRow("", self.upsample)
@@ -224,6 +246,9 @@ class PromptPanel(QWidget):
         self.base_steps.setText(values.base_steps)
         self.upsample_steps.setText(values.upsample_steps)
         self.select_preset(values.preset if values.preset in (*PRESETS, CUSTOM) else DEFAULT_PRESET)
+        self.guide.setCurrentIndex(1 if values.clip else 0)
+        self.clip_scale.setValue(values.clip_scale)
+        self._guide_changed()
 
     def values(self) -> GenerationDefaults:
         return GenerationDefaults(
@@ -236,6 +261,8 @@ class PromptPanel(QWidget):
             upsample=self.upsample.isChecked(),
             seed=self.seed.value(),
             seed_locked=self.lock.isChecked(),
+            clip=self.clip_selected,
+            clip_scale=self.clip_scale.value(),
         )
 
     def set_steps(self, base: str, upsample: str) -> None:
@@ -282,6 +309,8 @@ class PromptPanel(QWidget):
         v = self.values()
         return {
             "guidance_scale": v.guidance,
+            "clip_guidance": v.clip_scale if v.clip else 0.0,
+            "strength": self.strength.value() / 100,
             "base": StageSettings(sampler=v.sampler, steps=v.base_steps),
             "upsample": StageSettings(sampler=v.sampler, steps=v.upsample_steps),
             "use_upsampler": v.upsample,
@@ -322,7 +351,25 @@ class PromptPanel(QWidget):
         reason = steps_error or ("" if self._ready else self._reason)
         self.status_label.setText(self._progress_text if self._running or not reason else reason)
 
+    def set_sketching(self, sketching: bool) -> None:
+        """The strength control matters only while colours are painted."""
+        self._strength_form.setRowVisible(self.strength_row, sketching)
+
+    @property
+    def clip_selected(self) -> bool:
+        return self.guide.currentData() == "clip"
+
+    def _guide_changed(self) -> None:
+        self.clip_scale.setVisible(self.clip_selected)
+        self._update_state()
+        self.settingsChanged.emit()
+
     def _steps_error(self) -> str | None:
+        if self.clip_selected and self.sampler.currentText() != "ancestral":
+            return (
+                "CLIP guidance steers each ancestral step: choose the Release preset, "
+                "or the ancestral sampler under Advanced."
+            )
         for edit in (self.base_steps, self.upsample_steps):
             try:
                 StageSettings(steps=edit.text() or "?")
