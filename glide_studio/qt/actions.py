@@ -78,6 +78,7 @@ class Actions:
     download: QAction
     reload_models: QAction
     backend: QAction
+    extend_canvas: QAction
     shortcuts_help: QAction
     tools: dict[Tool, QAction] = field(default_factory=dict)
     candidate_keys: list[QAction] = field(default_factory=list)
@@ -90,6 +91,7 @@ class Actions:
             self.save_as,
             self.save_project,
             self.export,
+            self.extend_canvas,
             self.select_all,
             self.clear_mask,
             self.invert_mask,
@@ -136,6 +138,13 @@ def _specs(w: MainWindow) -> dict[str, tuple[str, Callable[[], object], str | No
         "brush_larger": ("Larger Brush", lambda: canvas.grow_brush(1), None, ("]",), ""),
         "download": ("&Download GLIDE Weights…", w.show_download_dialog, None, (), ""),
         "reload_models": ("&Reload Models", w.reload_models, None, (), "Load the models again"),
+        "extend_canvas": (
+            "&Extend Canvas…",
+            w.extend_canvas,
+            None,
+            ("Ctrl+Alt+E",),
+            "Grow the picture on any side and fill the new area (outpainting)",
+        ),
         "backend": (
             "&Backend…",
             w.choose_backend,

@@ -86,6 +86,7 @@ class CanvasView(QGraphicsView):
         self._region_timer = QTimer(self, singleShot=True, interval=0)
         self._region_timer.timeout.connect(self.refresh_region)
         model.sessionReplaced.connect(self._rebuild)
+        model.canvasResized.connect(self._rebuild)
         model.imageChanged.connect(self._on_image_changed)
         model.maskChanged.connect(self._on_mask_changed)
         model.sketchChanged.connect(self._on_sketch_changed)

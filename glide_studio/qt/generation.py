@@ -36,6 +36,10 @@ __all__ = ["MIN_FRAME_INTERVAL_MS", "GenerationController"]
 MIN_FRAME_INTERVAL_MS = 33
 
 
+def engine_is_remote(info: object) -> bool:
+    return bool(getattr(info, "remote", False))
+
+
 class GenerationController(QObject):
     runningChanged = Signal(bool)
     message = Signal(str)
@@ -93,8 +97,10 @@ class GenerationController(QObject):
 
     # -- commands ----------------------------------------------------------------------------
 
-    def generate(self) -> bool:
-        """Start a run for the current mask and settings; False (with a message) if it cannot start."""
+    def generate(self, *, outpaint: bool = False) -> bool:
+        """Start a run for the current mask and settings; False (with a message) if it cannot start.
+
+        ``outpaint``: the mask is a canvas's new area, filled square by square."""
         session = self._model.session
         if self._service.busy:
             self.message.emit("A generation is already running (Esc cancels it).")
@@ -104,6 +110,9 @@ class GenerationController(QObject):
             return False
         if session.document.mask_box() is None:
             self.message.emit("Paint over the region to change first: the mask is empty.")
+            return False
+        if outpaint and engine_is_remote(self._service.engine):
+            show_error(self._parent, "Cannot fill", "Outpainting runs on this computer only for now.")
             return False
         if session.pending_candidates and not session.stale:
             question = f"Replace the {session.pending_candidates} candidate(s) that were not applied?"
@@ -130,7 +139,7 @@ class GenerationController(QObject):
         self._canvas.clear_preview()
         self._clock.begin()
         self._panel.show_progress(0.0, "Starting…")
-        if not self._service.generate(request):
+        if not self._service.generate(request, outpaint=outpaint):
             session.fail("The model thread is not running.")
             return False
         self._canvas.setFocus()

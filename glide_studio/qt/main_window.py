@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ..core.editing.autosave import autosave_folder
 from ..core.editing.history import make_thumbnail
+from ..core.editing.session import SessionError
 from .actions import Actions, create_actions
 from .backend_dialog import BackendDialog
 from .canvas import MAX_BRUSH, CanvasView
@@ -34,6 +35,7 @@ from .colour_button import ColourButton
 from .compare_keys import CompareKeyFilter
 from .convert import to_pixmap
 from .dialogs import DownloadDialog, ask_yes_no, show_error, show_info
+from .extend_dialog import ExtendDialog
 from .file_actions import FileActions
 from .generation import GenerationController
 from .mask_tools import Tool
@@ -161,6 +163,8 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([*a.tools.values(), a.brush_smaller, a.brush_larger])
         edit_menu.addSeparator()
         edit_menu.addActions([a.select_all, a.clear_mask, a.invert_mask])
+        image_menu = self.menuBar().addMenu("&Image")
+        image_menu.addActions([a.extend_canvas])
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([a.zoom_in, a.zoom_out, a.zoom_fit, a.zoom_actual])
         gen_menu = self.menuBar().addMenu("&Generate")
@@ -245,6 +249,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         m = self.model
         m.sessionReplaced.connect(self._on_session_replaced)
+        m.canvasResized.connect(self._on_session_replaced)
         m.maskChanged.connect(lambda _box: self._ready_timer.start())
         for signal in (m.historyChanged, m.savedChanged, m.runChanged, m.imageChanged):
             signal.connect(self._update_title)
@@ -441,6 +446,23 @@ class MainWindow(QMainWindow):
 
             return RemoteEngine.connect(backend.url, token=backend.token or None)
         return self._local_factory()
+
+    def extend_canvas(self) -> None:
+        """Grow the canvas (undoable) and, if asked, fill the new area at once."""
+        session = self.model.session
+        if session is None:
+            return
+        dialog = ExtendDialog(self)
+        if not dialog.exec():
+            return
+        try:
+            session.extend_canvas(**dialog.values())
+        except (ValueError, SessionError) as exc:
+            show_error(self, "Cannot extend the canvas", str(exc))
+            return
+        self.status.showMessage("Canvas extended; the new area is masked. Ctrl+Z undoes it.", 8000)
+        if dialog.fill.isChecked():
+            self.generation.generate(outpaint=True)
 
     def choose_backend(self) -> None:
         dialog = BackendDialog(self._backend, self)

@@ -34,6 +34,8 @@ class SessionModel(QObject):
     """The run started, got a candidate, ended, was applied or discarded, or its selection moved."""
     savedChanged = Signal()
     promptChanged = Signal()
+    canvasResized = Signal()
+    """The picture's size changed (canvas extended or shrunk back): rebuild what shows it."""
     sketchChanged = Signal(object)
     """Box of the sketch layer that changed."""
 
@@ -46,6 +48,7 @@ class SessionModel(QObject):
             ChangeKind.RUN: self.runChanged,
             ChangeKind.SAVED: self.savedChanged,
             ChangeKind.PROMPT: self.promptChanged,
+            ChangeKind.CANVAS: self.canvasResized,
         }
 
     @property

@@ -58,6 +58,8 @@ class EngineInfo:
     """Recommended settings for this model (sampler, steps, guidance_scale), if it has any."""
     notice: str = ""
     """What the user must be told about this engine (e.g. no upsampler); ``Engine.notice``."""
+    remote: bool = False
+    """The models run on a server (``RemoteEngine``)."""
 
     @classmethod
     def of(cls, engine: EngineLike, threads: int) -> EngineInfo:
@@ -75,6 +77,7 @@ class EngineInfo:
             upsample_resolution=int(upsampler.resolution) if upsampler is not None else None,
             sampling=dict(getattr(engine, "sampling", None) or {}),
             notice=str(getattr(engine, "notice", "") or ""),
+            remote=hasattr(engine, "url"),
         )
 
 
@@ -155,8 +158,8 @@ class GenerationWorker(QObject):
         self._engine = None
         self.load()
 
-    @Slot(object, object)
-    def generate(self, request: EditRequest, token: CancelToken) -> None:
+    @Slot(object, object, bool)
+    def generate(self, request: EditRequest, token: CancelToken, outpaint: bool = False) -> None:
         kind, payload = "failed", "The run ended without a result."
         events = None
         try:
@@ -164,7 +167,7 @@ class GenerationWorker(QObject):
             if self._engine is None:
                 kind, payload = "failed", "The models could not be loaded, so nothing was generated."
             else:
-                events = _start(self._engine.inpainter, request, token)
+                events = _start(self._engine.inpainter, request, token, outpaint=outpaint)
                 kind, payload = self._stream(events, token)
         except Exception as exc:
             log.exception("generation failed")
@@ -202,8 +205,14 @@ class GenerationWorker(QObject):
         return "failed", "The run ended without a result."
 
 
-def _start(inpainter: Any, request: EditRequest, token: CancelToken) -> Any:
-    """The run's event stream, with the cancel token when the engine can stop inside a step."""
+def _start(inpainter: Any, request: EditRequest, token: CancelToken, *, outpaint: bool = False) -> Any:
+    """The run's event stream, with the cancel token when the engine can stop inside a step.
+
+    ``outpaint``: fill the mask (a canvas's new area) square by square."""
+    if outpaint:
+        from ..core.pipeline.outpaint import outpaint as fill_squares
+
+        return fill_squares(inpainter, request, cancel=token)
     try:
         parameters = inspect.signature(inpainter.run).parameters
     except (TypeError, ValueError):
@@ -235,7 +244,7 @@ class InpaintService(QObject):
 
     _requestLoad = Signal()
     _requestReload = Signal()
-    _requestRun = Signal(object, object)
+    _requestRun = Signal(object, object, bool)
 
     def __init__(self, factory: EngineFactory, *, threads: int | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -285,13 +294,13 @@ class InpaintService(QObject):
         self.engine = None
         self._requestReload.emit()
 
-    def generate(self, request: EditRequest) -> bool:
+    def generate(self, request: EditRequest, *, outpaint: bool = False) -> bool:
         """Queue a run; False (and nothing queued) while another run is still going."""
         if self.busy or not self._thread.isRunning():
             return False
         self._token = CancelToken()
         self.busyChanged.emit(True)
-        self._requestRun.emit(request, self._token)
+        self._requestRun.emit(request, self._token, outpaint)
         return True
 
     def cancel(self) -> None:

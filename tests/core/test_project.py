@@ -233,3 +233,33 @@ def test_autosave_writes_in_the_background(tmp_path):
     written = time.perf_counter() - start
     assert returned < written / 3, f"tick took {returned:.2f} s of {written:.2f} s: it must not encode"
     assert load_project(saver.project).document.mask[100:300, 100:300].all()
+
+
+def test_canvas_extensions_undo_save_and_regenerate(tmp_path, inpainter):
+    session = EditingSession(Document(_rgb(64, 48)))
+    _paint(session, Box(10, 10, 30, 30))
+    _generate(session, inpainter, candidates=1)
+    first = session.apply()
+    before_extension = session.document.rgb.copy()
+    session.extend_canvas(left=16, right=32)
+    doc = session.document
+    assert (doc.width, doc.height) == (112, 48)
+    assert doc.mask[:, :16].all() and doc.mask[:, 80:].all() and not doc.mask[:, 16:80].any()
+    np.testing.assert_array_equal(doc.rgb[:, 16:80], before_extension)
+    assert (doc.rgb[:, :16] == doc.rgb[:, 16:17]).all(), "the new area repeats the edge"
+    _generate(session, inpainter, candidates=1, seed=3)
+    session.apply()
+    final = doc.rgb.copy()
+    path = save_project(session, tmp_path / "wide.glide")
+    again = load_project(path)
+    np.testing.assert_array_equal(again.document.rgb, final)
+    again.undo()  # the fill
+    again.undo()  # the extension
+    assert (again.document.width, again.document.height) == (64, 48)
+    np.testing.assert_array_equal(again.document.rgb, before_extension)
+    rerun = session.regeneration_request(first)
+    assert rerun.image.shape == (48, 64, 3), "an edit from before the extension regenerates on its canvas"
+    session.undo()
+    session.undo()
+    np.testing.assert_array_equal(doc.rgb, before_extension)
+    assert not doc.mask.any(), "the mask from before the extension is back (empty after the apply)"

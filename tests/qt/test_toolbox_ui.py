@@ -80,3 +80,33 @@ def test_clip_guidance_is_offered_and_needs_the_ancestral_sampler(qtbot, window)
     panel.guide.setCurrentIndex(0)
     assert panel.request_settings()["clip_guidance"] == 0.0
     assert np.isclose(panel.values().clip_scale, panel.clip_scale.value())
+
+
+def test_extend_canvas_then_outpaint_square_by_square(qtbot, window, monkeypatch):
+    from glide_studio.qt import main_window as main_window_module
+
+    doc = open_photo(window, 96, 64)
+    original = doc.rgb.copy()
+    qtbot.waitUntil(lambda: window.service.engine is not None, timeout=30_000)
+    fast_settings(window, base="2")
+    monkeypatch.setattr(main_window_module.ExtendDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(
+        main_window_module.ExtendDialog,
+        "values",
+        lambda self: {"left": 0, "top": 0, "right": 96, "bottom": 0},
+    )
+    previews, finished = [], []
+    window.service.preview.connect(lambda *a: previews.append(a[3].box))
+    window.service.finished.connect(finished.append)
+    window.extend_canvas()
+    doc = window.model.document
+    assert (doc.width, doc.height) == (192, 64) and doc.mask[:, 96:].all()
+    assert window.canvas.scene().sceneRect().width() == 192, "the canvas shows the larger picture"
+    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
+    assert len({(b.left, b.top) for b in previews}) >= 2, "the new area is filled square by square"
+    assert window.generation.apply()
+    assert not np.array_equal(doc.rgb[:, 96:], np.repeat(original[:, -1:], 96, axis=1))
+    window.actions_.undo.trigger()  # the fill
+    window.actions_.undo.trigger()  # the extension
+    assert (doc.width, doc.height) == (96, 64)
+    np.testing.assert_array_equal(doc.rgb, original)

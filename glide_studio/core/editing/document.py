@@ -24,6 +24,7 @@ from ..generation.request import EditRequest
 from ..imaging.files import LoadedImage, load_image
 from ..imaging.metadata import save_image
 from ..imaging.region import Box, mask_bounds, region_of_interest
+from .canvas_size import MAX_SIDE, CanvasExtension, crop_to, pad_edges
 from .history import AppliedEdit, EditRecord, ImagePatch, MaskPatch, changed_box, make_thumbnail
 from .sketch import SketchLayer, SketchPatch
 
@@ -113,6 +114,8 @@ class Document:
         self.project_path: Path | None = None
         """The project file (``.glide``) this session was opened from or last saved to."""
         self._edits: list[AppliedEdit] = []
+        self._operations: list[AppliedEdit | CanvasExtension] = []
+        """Applied edits and canvas extensions, in order (projects replay them)."""
         self._state = 0
         self._next_state = 1
         self.saved_state = 0
@@ -181,6 +184,10 @@ class Document:
     @property
     def edits(self) -> tuple[AppliedEdit, ...]:
         return tuple(self._edits)
+
+    @property
+    def operations(self) -> tuple[AppliedEdit | CanvasExtension, ...]:
+        return tuple(self._operations)
 
     @property
     def image_state(self) -> int:
@@ -346,13 +353,80 @@ class Document:
         if edit.mask is not None:
             self.apply_mask_patch(edit.mask, forward=True)
         self._edits.append(edit)
+        self._operations.append(edit)
         self._state = edit.image.after_state
+
+    # -- canvas size ----------------------------------------------------------------------
+
+    def extension(self, left: int, top: int, right: int, bottom: int) -> CanvasExtension:
+        """A canvas extension (not yet applied); raises ``ValueError`` for an impossible one."""
+        sides = (left, top, right, bottom)
+        if any(not isinstance(v, int) or v < 0 for v in sides) or not any(sides):
+            raise ValueError(
+                "extend the canvas by whole, non-negative numbers of pixels on at least one side"
+            )
+        width, height = self.width + left + right, self.height + top + bottom
+        if max(width, height) > MAX_SIDE:
+            raise ValueError(f"the canvas would be {width}×{height}; at most {MAX_SIDE} pixels a side")
+        packed = np.packbits(self._mask, axis=None).tobytes()
+        ext = CanvasExtension(
+            left, top, right, bottom, self.width, self.height, packed, self._state, self._next_state
+        )
+        self._next_state += 1
+        return ext
+
+    def extend(self, ext: CanvasExtension) -> None:
+        """Grow the canvas; the new area becomes the mask (what a run will fill)."""
+        self._rgb = pad_edges(self._rgb, ext)
+        if self._alpha is not None:
+            self._alpha = pad_edges(self._alpha, ext, constant=255)
+        if self.source16 is not None:
+            self.source16 = pad_edges(self.source16, ext)
+        if self.alpha16 is not None:
+            self.alpha16 = pad_edges(self.alpha16, ext, constant=65535)
+        if self._sketch is not None:
+            self._sketch.colours = pad_edges(self._sketch.colours, ext, constant=0)
+            self._sketch.painted = pad_edges(self._sketch.painted, ext, constant=0)
+        self._mask = np.ones(self._rgb.shape[:2], bool)
+        self._mask[ext.inner.slices] = False
+        self._mask_changed()
+        self._operations.append(ext)
+        self._state = ext.after_state
+
+    def unextend(self, ext: CanvasExtension) -> None:
+        """Undo ``ext``, which must be the last operation."""
+        if not self._operations or self._operations[-1] is not ext:
+            raise ValueError("only the last canvas extension can be reverted")
+        self._operations.pop()
+        self._rgb = crop_to(self._rgb, ext)
+        for name in ("_alpha", "source16", "alpha16"):
+            if getattr(self, name) is not None:
+                setattr(self, name, crop_to(getattr(self, name), ext))
+        if self._sketch is not None:
+            self._sketch.colours = crop_to(self._sketch.colours, ext)
+            self._sketch.painted = crop_to(self._sketch.painted, ext)
+        self._mask = ext.restored_mask()
+        self._mask_changed()
+        self._state = ext.before_state
+
+    def picture_before(self, operation: AppliedEdit | CanvasExtension) -> np.ndarray:
+        """The pixels as they were just before ``operation`` (which must be applied)."""
+        if operation not in self._operations:
+            raise ValueError("that operation is not applied")
+        picture = np.array(self._rgb, copy=True)
+        for later in reversed(self._operations[self._operations.index(operation) :]):
+            if isinstance(later, CanvasExtension):
+                picture = crop_to(picture, later)
+            else:
+                picture[later.image.box.slices] = later.image.before
+        return picture
 
     def revert_edit(self, edit: AppliedEdit) -> None:
         """Undo ``edit``, which must be the last one applied."""
-        if not self._edits or self._edits[-1] is not edit:
+        if not self._operations or self._operations[-1] is not edit:
             raise ValueError("only the last applied edit can be reverted")
         self._edits.pop()
+        self._operations.pop()
         self._rgb[edit.image.box.slices] = edit.image.before
         if edit.mask is not None:
             self.apply_mask_patch(edit.mask, forward=False)

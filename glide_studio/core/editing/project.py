@@ -18,7 +18,7 @@ import io
 import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,12 @@ from ..generation.events import Candidate
 from ..generation.request import RequestError
 from ..generation.settings_codec import request_from_settings, request_settings
 from ..imaging.region import Box
+from .canvas_size import CanvasExtension, crop_to
 from .document import Document, RecordedEdit
 from .history import AppliedEdit, EditRecord, MaskPatch
 from .run import Run, RunStatus
 from .session import EditingSession
-from .steps import ApplyStep
+from .steps import ApplyStep, ExtendStep
 
 __all__ = [
     "FORMAT",
@@ -91,10 +92,23 @@ def _bytes_field(data: bytes | None) -> str | None:
 
 
 def _original(doc: Document) -> np.ndarray:
-    picture = np.array(doc.rgb, copy=True)
-    for edit in reversed(doc.edits):
-        picture[edit.image.box.slices] = edit.image.before
+    """The picture before every edit and extension (with its alpha, if it has one)."""
+    operations = doc.operations
+    picture = doc.picture_before(operations[0]) if operations else np.array(doc.rgb, copy=True)
+    if doc.alpha is not None:
+        alpha = np.asarray(doc.alpha)
+        for ext in reversed([op for op in operations if isinstance(op, CanvasExtension)]):
+            alpha = crop_to(alpha, ext)
+        picture = np.dstack([picture, alpha])
     return picture
+
+
+def _extension_entry(ext: CanvasExtension) -> dict[str, Any]:
+    return {
+        "kind": "extend",
+        "sides": [ext.left, ext.top, ext.right, ext.bottom],
+        "mask": base64.b64encode(ext.old_mask).decode("ascii"),
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,6 +127,7 @@ def _edit_entry(layers: list[tuple[str, np.ndarray]], k: int, edit: AppliedEdit)
     stem = f"edits/{k:04d}"
     layers += [(f"{stem}-before.png", edit.image.before), (f"{stem}-after.png", edit.image.after)]
     entry: dict[str, Any] = {
+        "kind": "edit",
         "box": _box_list(edit.image.box),
         "parameters": edit.parameters,
         "record": edit.record.to_json() if edit.record is not None else None,
@@ -142,11 +157,11 @@ def _run_entry(layers: list[tuple[str, np.ndarray]], run: Run | None) -> dict[st
 
 def snapshot_project(session: EditingSession, *, include_candidates: bool = True) -> ProjectSnapshot:
     doc = session.document
-    original = _original(doc)
-    if doc.alpha is not None:
-        original = np.dstack([original, doc.alpha])
-    layers: list[tuple[str, np.ndarray]] = [("original.png", original)]
-    edits = [_edit_entry(layers, k, edit) for k, edit in enumerate(doc.edits)]
+    layers: list[tuple[str, np.ndarray]] = [("original.png", _original(doc))]
+    edits = [
+        _extension_entry(op) if isinstance(op, CanvasExtension) else _edit_entry(layers, k, op)
+        for k, op in enumerate(doc.operations)
+    ]
     masked = doc.mask_box() is not None
     if masked:
         layers.append(("mask.png", np.array(doc.mask)))
@@ -155,6 +170,7 @@ def snapshot_project(session: EditingSession, *, include_candidates: bool = True
         "version": VERSION,
         "width": doc.width,
         "height": doc.height,
+        "original_size": [int(layers[0][1].shape[1]), int(layers[0][1].shape[0])],
         "source": str(doc.path) if doc.path is not None else None,
         "prompt": session.prompt,
         "text": dict(doc.text),
@@ -268,7 +284,8 @@ def _session_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> 
     original = _read_png(zf, "original.png")
     alpha = original[..., 3].copy() if original.ndim == 3 and original.shape[2] == 4 else None
     rgb = np.ascontiguousarray(original[..., :3]) if original.ndim == 3 else np.dstack([original] * 3)
-    if (rgb.shape[1], rgb.shape[0]) != (int(manifest["width"]), int(manifest["height"])):
+    first_size = manifest.get("original_size", [manifest["width"], manifest["height"]])
+    if (rgb.shape[1], rgb.shape[0]) != (int(first_size[0]), int(first_size[1])):
         raise ValueError("the picture's size does not match the manifest")
     source = manifest.get("source")
     doc = Document(rgb, alpha=alpha, path=source, text=dict(manifest.get("text") or {}))
@@ -283,6 +300,12 @@ def _session_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> 
     doc.exif = base64.b64decode(manifest["exif"]) if manifest.get("exif") else None
     session = EditingSession(doc)
     for k, entry in enumerate(manifest.get("edits", [])):
+        if entry.get("kind") == "extend":
+            left, top, right, bottom = (int(v) for v in entry["sides"])
+            ext = replace(doc.extension(left, top, right, bottom), old_mask=base64.b64decode(entry["mask"]))
+            session._resize(ext, forward=True)
+            session.history.push(ExtendStep(ext))
+            continue
         edit = _read_edit(zf, k, entry, doc)
         session._apply_edit(edit, forward=True)
         session.history.push(ApplyStep(edit, None))

@@ -19,11 +19,12 @@ from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, P
 from ..generation.request import EditRequest
 from ..generation.settings_codec import request_from_settings, request_settings
 from ..imaging.region import Box
+from .canvas_size import CanvasExtension
 from .document import Document
 from .history import AppliedEdit, EditRecord, MaskPatch
 from .run import Run, RunStatus
 from .sketch import SketchPatch
-from .steps import ApplyStep, InvertMaskStep, MaskStep, SketchStep, Step
+from .steps import ApplyStep, ExtendStep, InvertMaskStep, MaskStep, SketchStep, Step
 from .undo import UndoHistory
 
 __all__ = ["Change", "ChangeKind", "EditingSession", "SessionError", "StaleCandidatesError"]
@@ -45,6 +46,8 @@ class ChangeKind(Enum):
     SAVED = "saved"
     PROMPT = "prompt"
     SKETCH = "sketch"
+    CANVAS = "canvas"
+    """The picture's size changed: everything showing it must be rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,25 @@ class EditingSession:
             return False
         self.push_mask_patch(patch, label, applied=False)
         return True
+
+    # -- canvas size ----------------------------------------------------------------------------
+
+    def extend_canvas(self, *, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0) -> None:
+        """Grow the canvas (one undo step); the new area becomes the mask, ready to be filled.
+
+        Raises ``SessionError`` while a run is going and ``ValueError`` for a bad size."""
+        if self.run is not None and self.run.running:
+            raise SessionError("Wait for the run to finish (or cancel it) before extending the canvas.")
+        extension = self.document.extension(left, top, right, bottom)
+        self._resize(extension, forward=True)
+        self._push(ExtendStep(extension))
+
+    def _resize(self, extension: CanvasExtension, *, forward: bool) -> None:
+        if forward:
+            self.document.extend(extension)
+        else:
+            self.document.unextend(extension)
+        self._notify(ChangeKind.CANVAS)
 
     # -- sketch -------------------------------------------------------------------------------
 
@@ -283,13 +305,10 @@ class EditingSession:
         """
         if edit.record is None:
             raise SessionError("This edit was not recorded with its settings, so it cannot be regenerated.")
-        edits = self.document.edits
-        if edit not in edits:
+        if edit not in self.document.edits:
             raise SessionError("Only applied edits can be regenerated.")
-        picture = np.array(self.document.rgb, copy=True)
-        for later in reversed(edits[edits.index(edit) :]):
-            picture[later.image.box.slices] = later.image.before
-        mask = edit.record.mask(self.document.width, self.document.height)
+        picture = self.document.picture_before(edit)
+        mask = edit.record.mask(picture.shape[1], picture.shape[0])
         sketch = edit.record.sketch_over(picture)
         pictures = {"sketch": sketch} if sketch is not None else {}
         return request_from_settings(edit.record.settings, image=picture, mask=mask, **pictures)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from .canvas_size import CanvasExtension
 from .history import AppliedEdit, MaskPatch
 from .run import Run
 from .sketch import SketchPatch
@@ -16,7 +17,7 @@ from .sketch import SketchPatch
 if TYPE_CHECKING:
     from .session import EditingSession
 
-__all__ = ["ApplyStep", "InvertMaskStep", "MaskStep", "SketchStep", "Step"]
+__all__ = ["ApplyStep", "ExtendStep", "InvertMaskStep", "MaskStep", "SketchStep", "Step"]
 
 
 class Step(Protocol):
@@ -68,6 +69,20 @@ class SketchStep:
         session._apply_sketch_patch(self.sketch, forward=True)
         if self.mask is not None:
             session._apply_mask_patch(self.mask, forward=True)
+
+
+class ExtendStep:
+    """The canvas grown for outpainting (the new area masked)."""
+
+    def __init__(self, extension: CanvasExtension) -> None:
+        self.extension = extension
+        self.label = extension.label
+
+    def undo(self, session: EditingSession) -> None:
+        session._resize(self.extension, forward=False)
+
+    def redo(self, session: EditingSession) -> None:
+        session._resize(self.extension, forward=True)
 
 
 class ApplyStep:

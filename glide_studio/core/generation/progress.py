@@ -31,16 +31,20 @@ class ProgressClock:
         self._times: dict[str, list[float]] = {}
         self._rates: dict[str, float] = {}
         """Measured seconds per step of each stage in this run."""
+        self._seen = 0
+        """Steps reported so far (stages may repeat: outpainting runs them once per square)."""
         self._ratios: dict[tuple[str, str], float] = dict(DEFAULT_STAGE_RATIOS)
 
     def begin(self) -> None:
         self._stages, self._steps = (), ()
         self._times, self._rates = {}, {}
+        self._seen = 0
 
     def stages(self, names: Sequence[str], steps: Sequence[int]) -> None:
         self._stages, self._steps = tuple(names), tuple(steps)
 
     def step(self, stage: str, step: int, now: float) -> None:
+        self._seen += 1
         times = self._times.setdefault(stage, [])
         if step == 1:
             times.clear()
@@ -50,9 +54,7 @@ class ProgressClock:
             self._rates[stage] = (times[-1] - times[0]) / (len(times) - 1)
 
     def fraction(self, stage: str, step: int) -> float:
-        index = self._stages.index(stage) if stage in self._stages else 0
-        done = sum(self._steps[:index]) + step
-        return done / max(sum(self._steps), 1)
+        return min(self._seen / max(sum(self._steps), 1), 1.0)
 
     def seconds_left(self, stage: str, step: int, total: int) -> float | None:
         """None while there is nothing meaningful to say."""
@@ -60,7 +62,7 @@ class ProgressClock:
         if rate is None:
             return None
         left = (total - step) * rate
-        index = self._stages.index(stage) if stage in self._stages else len(self._stages)
+        index = self._current_stage_index(step)
         for later, steps in zip(self._stages[index + 1 :], self._steps[index + 1 :], strict=True):
             later_rate = self._rates.get(later)
             if later_rate is None:
@@ -70,6 +72,15 @@ class ProgressClock:
                 later_rate = rate * ratio
             left += steps * later_rate
         return left
+
+    def _current_stage_index(self, step: int) -> int:
+        """Which entry of the stage list is running, from the steps reported so far."""
+        before = self._seen - step
+        for index, steps in enumerate(self._steps):
+            if before < steps:
+                return index
+            before -= steps
+        return len(self._steps)
 
     def describe(self, stage: str, step: int, total: int, now: float) -> str:
         label = {"base": "Base", "upsample": "Upsampling"}.get(stage, stage.capitalize())
