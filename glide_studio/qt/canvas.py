@@ -16,6 +16,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QNativeGestureEvent,
     QPainter,
+    QPainterPath,
     QTransform,
     QWheelEvent,
 )
@@ -54,6 +55,8 @@ class CanvasView(QGraphicsView):
     sketchEdited = Signal(object, object, str)
     """A finished colour stroke: (SketchPatch, MaskPatch or None, undo text). Already applied."""
     colourChanged = Signal(object)
+    extendRequested = Signal(object)
+    """Ctrl+drag beyond an edge: {"left": px, "top": px, "right": px, "bottom": px}."""
     """The colour brush's colour, (r, g, b)."""
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
@@ -81,6 +84,7 @@ class CanvasView(QGraphicsView):
         self._model_side = 256
         self._fit_mode = True
         self._comparing = False
+        self._extend_from: QPointF | None = None
         self._space = False
         self._pan_from: QPointF | None = None
         self._region_timer = QTimer(self, singleShot=True, interval=0)
@@ -336,6 +340,8 @@ class CanvasView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         elif self.tool is Tool.COLOUR and event.modifiers() & Qt.KeyboardModifier.AltModifier:
             self._pick_colour(self._to_scene(event.position()))
+        elif self._start_extend(event):
+            pass
         elif button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
             primary = button == Qt.MouseButton.LeftButton
@@ -351,6 +357,8 @@ class CanvasView(QGraphicsView):
             self._pan_from = event.position()
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+        elif self._extend_from is not None:
+            self._outline.set_path(self._extension_path(pos))
         elif self._tools.active:
             self._tools.move(pos, self.zoom)
         event.accept()
@@ -362,10 +370,60 @@ class CanvasView(QGraphicsView):
         ):
             self._pan_from = None
             self._update_cursor()
+        elif self._extend_from is not None:
+            sides = self._extension(self._to_scene(event.position()))
+            self._extend_from = None
+            self._outline.set_path(QPainterPath())
+            if any(sides.values()):
+                self.extendRequested.emit(sides)
         elif self._tools.active:
             self._tools.move(self._to_scene(event.position()), self.zoom)
             self._finish_stroke()
         event.accept()
+
+    # -- extending the canvas by dragging its edge ------------------------------------------------
+
+    def _start_extend(self, event: QMouseEvent) -> bool:
+        """Ctrl+drag from the picture's edge outwards grows the canvas (outpainting)."""
+        doc = self._model.document
+        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        if doc is None or not ctrl or event.button() != Qt.MouseButton.LeftButton:
+            return False
+        pos = self._to_scene(event.position())
+        margin = 12 / max(self.zoom, 1e-6)
+        inside = margin <= pos.x() <= doc.width - margin and margin <= pos.y() <= doc.height - margin
+        if inside:
+            return False
+        self._extend_from = pos
+        return True
+
+    def _extension(self, pos: QPointF) -> dict[str, int]:
+        """How far the drag has pulled each side it started beyond, in steps of 8 pixels."""
+        doc = self._model.document
+        assert doc is not None and self._extend_from is not None
+        start, margin = self._extend_from, 12 / max(self.zoom, 1e-6)
+
+        def grid(amount: float) -> int:
+            return max(0, round(amount / 8) * 8)
+
+        return {
+            "left": grid(-pos.x()) if start.x() < margin else 0,
+            "top": grid(-pos.y()) if start.y() < margin else 0,
+            "right": grid(pos.x() - doc.width) if start.x() > doc.width - margin else 0,
+            "bottom": grid(pos.y() - doc.height) if start.y() > doc.height - margin else 0,
+        }
+
+    def _extension_path(self, pos: QPointF) -> QPainterPath:
+        doc = self._model.document
+        assert doc is not None
+        e = self._extension(pos)
+        path = QPainterPath()
+        path.addRect(
+            QRectF(
+                -e["left"], -e["top"], doc.width + e["left"] + e["right"], doc.height + e["top"] + e["bottom"]
+            )
+        )
+        return path
 
     def leaveEvent(self, event: object) -> None:  # type: ignore[override]
         self._cursor.setVisible(False)

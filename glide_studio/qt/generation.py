@@ -48,6 +48,8 @@ class GenerationController(QObject):
     """A preview frame reached the canvas (coalesced; for tests and diagnostics)."""
     applied = Signal()
     """A candidate became part of the picture (the window autosaves at once)."""
+    needFiles = Signal(str, str)
+    """A feature needs released files that are missing: (download group, why)."""
 
     def __init__(
         self,
@@ -111,6 +113,15 @@ class GenerationController(QObject):
         if session.document.mask_box() is None:
             self.message.emit("Paint over the region to change first: the mask is empty.")
             return False
+        outpaint = outpaint or session.just_extended
+        engine_info = self._service.engine
+        if self._panel.clip_selected and engine_info is not None and not engine_info.clip:
+            self.needFiles.emit(
+                "clip",
+                "CLIP guidance needs the noised CLIP encoders (clip_image_enc.pt, clip_text_enc.pt), "
+                "which are not in the weights folder.",
+            )
+            return False
         if outpaint and engine_is_remote(self._service.engine):
             show_error(self._parent, "Cannot fill", "Outpainting runs on this computer only for now.")
             return False
@@ -129,6 +140,7 @@ class GenerationController(QObject):
             show_error(self._parent, "Cannot generate", str(exc))
             return False
         session.set_prompt(prompt)
+        self._say_what_draws(request)
         side = self._service.engine.base_resolution if self._service.engine is not None else 64
         if thin_fraction(request.mask, model_side=side) > THIN_FRACTION:
             self.message.emit(
@@ -144,6 +156,26 @@ class GenerationController(QObject):
             return False
         self._canvas.setFocus()
         return True
+
+    def _say_what_draws(self, request: object) -> None:
+        """A whole square to draw without the text-to-image models: say which model does it."""
+        info = self._service.engine
+        if info is None or info.text2im or info.is_demo:
+            return
+        from ..core.imaging.region import mask_bounds, region_of_interest
+
+        mask = request.mask  # type: ignore[attr-defined]
+        bounds = mask_bounds(mask)
+        if bounds is None:
+            return
+        square = region_of_interest(bounds, mask.shape[1], mask.shape[0]).clipped(
+            mask.shape[1], mask.shape[0]
+        )
+        if mask[square.slices].all():
+            self.message.emit(
+                "The whole square is new: the inpainting model draws it, as the text-to-image models "
+                "(base.pt, upsample.pt) are not downloaded (Models → Download, group text2im)."
+            )
 
     def cancel(self) -> None:
         if self._service.busy:

@@ -260,6 +260,8 @@ class MainWindow(QMainWindow):
         self.canvas.colourChanged.connect(self.colour_button.show_colour)
         self.model.sketchChanged.connect(lambda _box: self._show_sketch_controls())
         self.generation.applied.connect(self.recovery.saved_now)
+        self.generation.needFiles.connect(self.offer_download)
+        self.canvas.extendRequested.connect(self._extend_by_drag)
         self.candidates.compareToggled.connect(self.canvas.set_comparing)
         self.canvas.comparingChanged.connect(self._show_comparing)
         self._compare_keys = CompareKeyFilter(
@@ -397,8 +399,9 @@ class MainWindow(QMainWindow):
         if ask_yes_no(self, "The model could not be loaded", text):
             self.show_download_dialog()
 
-    def show_download_dialog(self) -> None:
-        from ..commands.download import DEFAULT_NAMES
+    def show_download_dialog(self, group: str | None = None) -> None:
+        """Fetch the editor's files, or one group's (``text2im``, ``clip``) when a feature needs them."""
+        from ..core.weights.released import DEFAULT_GROUP, GROUPS
 
         try:
             store = self._store_locator() if self._store_locator else self._default_store()
@@ -406,7 +409,7 @@ class MainWindow(QMainWindow):
             show_error(self, "Download GLIDE weights", str(exc))
             return
         info = self.service.engine
-        names = [n for n in DEFAULT_NAMES if not store.has(n)]
+        names = [n for n in GROUPS[group or DEFAULT_GROUP] if not store.has(n)]
         if not names:
             show_info(self, "Download GLIDE weights", f"All GLIDE files are already in {store.folder}.")
             return
@@ -447,6 +450,11 @@ class MainWindow(QMainWindow):
             return RemoteEngine.connect(backend.url, token=backend.token or None)
         return self._local_factory()
 
+    def offer_download(self, group: str, why: str) -> None:
+        """A feature lacks released files: say which, and offer to fetch them."""
+        if ask_yes_no(self, "Files needed", f"{why}\n\nDownload them now?"):
+            self.show_download_dialog(group)
+
     def extend_canvas(self) -> None:
         """Grow the canvas (undoable) and, if asked, fill the new area at once."""
         session = self.model.session
@@ -462,7 +470,18 @@ class MainWindow(QMainWindow):
             return
         self.status.showMessage("Canvas extended; the new area is masked. Ctrl+Z undoes it.", 8000)
         if dialog.fill.isChecked():
-            self.generation.generate(outpaint=True)
+            self.generation.generate()  # right after an extension, Generate fills the new area
+
+    def _extend_by_drag(self, sides: dict[str, int]) -> None:
+        session = self.model.session
+        if session is None:
+            return
+        try:
+            session.extend_canvas(**sides)
+        except (ValueError, SessionError) as exc:
+            show_error(self, "Cannot extend the canvas", str(exc))
+            return
+        self.status.showMessage("Canvas extended; Generate fills the new area (Ctrl+Z undoes it).", 10000)
 
     def choose_backend(self) -> None:
         dialog = BackendDialog(self._backend, self)

@@ -60,6 +60,10 @@ class EngineInfo:
     """What the user must be told about this engine (e.g. no upsampler); ``Engine.notice``."""
     remote: bool = False
     """The models run on a server (``RemoteEngine``)."""
+    text2im: bool = False
+    """The released text-to-image models are loaded (a whole square is drawn by them)."""
+    clip: bool = False
+    """The noised CLIP encoders are loaded (CLIP guidance is possible)."""
 
     @classmethod
     def of(cls, engine: EngineLike, threads: int) -> EngineInfo:
@@ -78,6 +82,8 @@ class EngineInfo:
             sampling=dict(getattr(engine, "sampling", None) or {}),
             notice=str(getattr(engine, "notice", "") or ""),
             remote=hasattr(engine, "url"),
+            text2im=getattr(inpainter, "text2im", None) is not None,
+            clip=getattr(inpainter, "clip", None) is not None,
         )
 
 

@@ -110,3 +110,16 @@ def test_extend_canvas_then_outpaint_square_by_square(qtbot, window, monkeypatch
     window.actions_.undo.trigger()  # the extension
     assert (doc.width, doc.height) == (96, 64)
     np.testing.assert_array_equal(doc.rgb, original)
+
+
+def test_ctrl_dragging_beyond_an_edge_extends_and_generate_fills(qtbot, window):
+    from PySide6.QtCore import Qt
+    from qt_helpers import drag
+
+    doc = open_photo(window, 96, 64)
+    window.canvas.set_zoom(2.0)
+    window.canvas.centerOn(96, 32)
+    drag(qtbot, window, [(98, 30), (130, 30), (160, 30)], LEFT, Qt.KeyboardModifier.ControlModifier)
+    doc = window.model.document
+    assert (doc.width, doc.height) == (160, 64) and doc.mask[:, 96:].all() and not doc.mask[:, :96].any()
+    assert window.model.session.just_extended

@@ -113,6 +113,12 @@ class EditingSession:
             parts.append("unsaved edits")
         return " and ".join(parts)
 
+    @property
+    def just_extended(self) -> bool:
+        """The last thing done was growing the canvas: the next run fills the new area (outpainting)."""
+        index = self.history.index
+        return index > 0 and isinstance(self.history.steps[index - 1], ExtendStep)
+
     def set_prompt(self, prompt: str) -> None:
         if prompt != self.prompt:
             self.prompt = prompt
