@@ -362,7 +362,7 @@ class GenerationController(QObject):
         if box is None:
             return pixmap
         height, width = run.request.image.shape[:2]
-        scale = THUMB / box.width
+        scale = THUMB / max(box.width, box.height)  # outpainting's region need not be square
 
         def rect(b: Box) -> QRectF:
             return QRectF(
