@@ -263,3 +263,12 @@ def test_canvas_extensions_undo_save_and_regenerate(tmp_path, inpainter):
     session.undo()
     np.testing.assert_array_equal(doc.rgb, before_extension)
     assert not doc.mask.any(), "the mask from before the extension is back (empty after the apply)"
+
+
+def test_an_unapplied_sketch_is_kept_in_the_project(tmp_path):
+    session = EditingSession(Document(_rgb()))
+    session.paint_sketch(Box(5, 5, 25, 15), np.ones((10, 20), bool), (0, 200, 0))
+    again = load_project(save_project(session, tmp_path / "sketch.glide"))
+    layer = again.document.sketch
+    assert layer is not None and layer.painted[5:15, 5:25].all() and layer.painted.sum() == 200
+    assert tuple(layer.colours[10, 10]) == (0, 200, 0) and again.document.mask[5:15, 5:25].all()

@@ -165,6 +165,13 @@ def snapshot_project(session: EditingSession, *, include_candidates: bool = True
     masked = doc.mask_box() is not None
     if masked:
         layers.append(("mask.png", np.array(doc.mask)))
+    sketched = doc.sketch is not None and not doc.sketch.empty
+    if sketched:
+        assert doc.sketch is not None
+        layers += [
+            ("sketch.png", doc.sketch.colours.copy()),
+            ("sketch-painted.png", doc.sketch.painted.copy()),
+        ]
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -179,6 +186,7 @@ def snapshot_project(session: EditingSession, *, include_candidates: bool = True
         "exif": _bytes_field(doc.exif),
         "edits": edits,
         "mask": masked,
+        "sketch": sketched,
         "run": _run_entry(layers, session.run) if include_candidates else None,
     }
     return ProjectSnapshot(tuple(layers), manifest)
@@ -312,6 +320,12 @@ def _session_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> 
     if manifest.get("mask"):
         mask = _read_png(zf, "mask.png").astype(bool)
         doc.paint(doc.bounds, mask, True)
+    if manifest.get("sketch"):
+        layer = doc.sketch_layer()
+        layer.put(
+            doc.bounds,
+            (_read_png(zf, "sketch.png", mode="RGB"), _read_png(zf, "sketch-painted.png").astype(bool)),
+        )
     if manifest.get("run"):
         session.run = _read_run(zf, manifest["run"], doc)
     session.prompt = str(manifest.get("prompt", ""))

@@ -83,8 +83,8 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
 
 def native_bf16(flags: frozenset[str] | None = None, capability: str | None = None) -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16) and torch uses
-    its AVX-512 kernels: then bf16 is about 1.7× faster than float32 here; without
-    native support it is emulated and slower."""
+    its AVX-512 kernels: then a bf16 step of the full-size models takes about a third
+    of a float32 one (README, Performance); without native support it is emulated."""
     flags = cpu_flags() if flags is None else flags
     capability = torch.backends.cpu.get_cpu_capability() if capability is None else capability
     return bool(flags & _NATIVE_BF16_FLAGS) and capability.upper().startswith("AVX512")
@@ -94,8 +94,8 @@ BF16_BY_DEFAULT = frozenset({"upsample-inpaint"})
 """Models that ``auto`` runs in bfloat16 on CPUs with native bf16: those whose whole
 default-preset edit stays within 1 level (0–255, mean over the hole) of float32
 with the same noise (``benchmarks/precision_closeness.py``; README, Performance).
-The upsampler does (0.83 levels); the base stage does not (demo model 1.1–1.3,
-reference-shaped tiny models 5.4), so it stays in float32."""
+The upsampler does (0.95 levels over 4 photos); the base stage does not (demo
+model 1.8, reference-shaped tiny models 5.4), so it stays in float32."""
 
 
 def choose_dtype(device: torch.device, precision: str = "auto", *, variant: str | None = None) -> torch.dtype:
