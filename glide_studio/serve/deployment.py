@@ -104,7 +104,7 @@ class EditWorker:
         finally:
             token.cancel()
             try:
-                if pending is not None:  # cancelled mid-step: that step finishes, then the run stops
+                if pending is not None:  # the model stops at its next block, then the run ends
                     await asyncio.shield(pending)
                 await loop.run_in_executor(self.pool, lines.close)
             except asyncio.CancelledError:
