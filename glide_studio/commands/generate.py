@@ -96,7 +96,7 @@ def run_and_save(
             print(engine.notice, file=sys.stderr)
         canvas, mask, source = load(engine)
         request = _inpaint._build_request(args, engine, canvas, mask)
-        finished = _collect(events(engine, request))
+        finished = _inpaint.stream_events(events(engine, request))
     except (
         ImageError,
         RequestError,
@@ -124,33 +124,6 @@ def run_and_save(
         }
         failed |= not _inpaint._save_result(path, candidate, source, info)
     return 1 if failed else 0
-
-
-def _collect(events: Iterator[Any]) -> Any:
-    """Drain a run with a progress bar per stage; returns its Finished event."""
-    from tqdm import tqdm
-
-    from glide_studio.core.generation.events import Cancelled, Failed, Finished, Preview, Started
-
-    bar, finished = None, None
-    for event in events:
-        if isinstance(event, Started) and event.prompt_truncated:
-            print("warning: the prompt is too long; its end was ignored", file=sys.stderr)
-        elif isinstance(event, Preview):
-            if bar is None or event.step == 1:
-                if bar is not None:
-                    bar.close()
-                bar = tqdm(total=event.total, desc=event.stage, unit="step", file=sys.stderr)
-            bar.update(1)
-        elif isinstance(event, Finished):
-            finished = event
-        elif isinstance(event, Cancelled):
-            raise KeyboardInterrupt
-        elif isinstance(event, Failed):
-            raise ValueError(event.message)
-    if bar is not None:
-        bar.close()
-    return finished
 
 
 def run(args: argparse.Namespace) -> int:

@@ -244,19 +244,22 @@ def _load_sketch(path: Path | None, rgb: Any) -> Any:
     return sketch.rgb
 
 
-def _stream(engine: Any, request: Any) -> Any:
-    """Run the request with one progress bar per stage; returns the Finished event."""
+def stream_events(events: Any) -> Any:
+    """Drain a run with one progress bar per stage; returns its Finished event.
+
+    A stopped run raises KeyboardInterrupt (the commands' "cancelled" exit); a
+    ``Failed`` event (what a server, or an outpainting square, reports instead
+    of raising) raises ``RemoteError`` with its message.
+    """
     from tqdm import tqdm
 
-    from glide_studio.core.generation.events import Failed, Finished, Preview, Started
+    from glide_studio.core.generation.events import Cancelled, Failed, Finished, Preview, Started
     from glide_studio.core.remote.client import RemoteError
 
-    bar = None
-    finished = None
-    for event in engine.inpainter.run(request):
-        if isinstance(event, Started):
-            if event.prompt_truncated:
-                print("warning: the prompt is too long; its end was ignored", file=sys.stderr)
+    bar, finished = None, None
+    for event in events:
+        if isinstance(event, Started) and event.prompt_truncated:
+            print("warning: the prompt is too long; its end was ignored", file=sys.stderr)
         elif isinstance(event, Preview):
             if bar is None or event.step == 1:
                 if bar is not None:
@@ -265,7 +268,9 @@ def _stream(engine: Any, request: Any) -> Any:
             bar.update(1)
         elif isinstance(event, Finished):
             finished = event
-        elif isinstance(event, Failed):  # what a server reports instead of raising
+        elif isinstance(event, Cancelled):
+            raise KeyboardInterrupt
+        elif isinstance(event, Failed):
             raise RemoteError(event.message)
     if bar is not None:
         bar.close()
@@ -305,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
         if engine.notice:
             print(engine.notice, file=sys.stderr)
         request = _build_request(args, engine, source.rgb, mask)
-        finished = _stream(engine, request)
+        finished = stream_events(engine.inpainter.run(request))
     except (
         ImageError,
         RequestError,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import itertools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import regex
 
-from .tokenizer import TokenizerError, _byte_alphabet
+from .tokenizer import TokenizerError, _byte_alphabet, merge_symbols
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -117,21 +116,6 @@ class CLIPTokenizer:
         cached = self._cache.get(word)
         if cached is not None:
             return cached
-        symbols = [*word[:-1], word[-1] + "</w>"]
-        while len(symbols) > 1:
-            best = min(itertools.pairwise(symbols), key=lambda p: self._ranks.get(p, float("inf")))
-            if best not in self._ranks:
-                break
-            merged: list[str] = []
-            i = 0
-            while i < len(symbols):
-                if i < len(symbols) - 1 and (symbols[i], symbols[i + 1]) == best:
-                    merged.append(symbols[i] + symbols[i + 1])
-                    i += 2
-                else:
-                    merged.append(symbols[i])
-                    i += 1
-            symbols = merged
-        result = tuple(symbols)
+        result = merge_symbols([*word[:-1], word[-1] + "</w>"], self._ranks)
         self._cache[word] = result
         return result

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -46,6 +47,25 @@ VOCAB_SHA256 = {
 _SPLIT_PATTERN = regex.compile(
     r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 )
+
+
+def merge_symbols(symbols: list[str], ranks: Mapping[tuple[str, str], int]) -> tuple[str, ...]:
+    """Byte-pair merging: join the adjacent pair of lowest rank until no ranked pair is left."""
+    while len(symbols) > 1:
+        best = min(itertools.pairwise(symbols), key=lambda p: ranks.get(p, float("inf")))
+        if best not in ranks:
+            break
+        merged: list[str] = []
+        i = 0
+        while i < len(symbols):
+            if i < len(symbols) - 1 and (symbols[i], symbols[i + 1]) == best:
+                merged.append(symbols[i] + symbols[i + 1])
+                i += 2
+            else:
+                merged.append(symbols[i])
+                i += 1
+        symbols = merged
+    return tuple(symbols)
 
 
 class TokenizerError(ValueError):
@@ -208,23 +228,7 @@ class BPETokenizer:
         cached = self._word_cache.get(word)
         if cached is not None:
             return cached
-        symbols = list(word)
-        while len(symbols) > 1:
-            pairs = itertools.pairwise(symbols)
-            best = min(pairs, key=lambda p: self._ranks.get(p, float("inf")))
-            if best not in self._ranks:
-                break
-            merged: list[str] = []
-            i = 0
-            while i < len(symbols):
-                if i < len(symbols) - 1 and (symbols[i], symbols[i + 1]) == best:
-                    merged.append(symbols[i] + symbols[i + 1])
-                    i += 2
-                else:
-                    merged.append(symbols[i])
-                    i += 1
-            symbols = merged
-        result = tuple(symbols)
+        result = merge_symbols(list(word), self._ranks)
         if len(self._word_cache) < 100_000:
             self._word_cache[word] = result
         return result
