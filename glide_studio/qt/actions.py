@@ -136,8 +136,8 @@ def _specs(w: MainWindow) -> dict[str, tuple[str, Callable[[], object], str | No
         "random_seed": ("&Random Seed", w.prompt_panel.randomize_seed, "dice", ("Ctrl+R",), ""),
         "brush_smaller": ("Smaller Brush", lambda: canvas.grow_brush(-1), None, ("[",), ""),
         "brush_larger": ("Larger Brush", lambda: canvas.grow_brush(1), None, ("]",), ""),
-        "download": ("&Download GLIDE Weights…", w.show_download_dialog, None, (), ""),
-        "reload_models": ("&Reload Models", w.reload_models, None, (), "Load the models again"),
+        "download": ("&Download GLIDE Weights…", w.models.show_download_dialog, None, (), ""),
+        "reload_models": ("&Reload Models", w.models.reload_models, None, (), "Load the models again"),
         "extend_canvas": (
             "&Extend Canvas…",
             w.extend_canvas,
@@ -147,7 +147,7 @@ def _specs(w: MainWindow) -> dict[str, tuple[str, Callable[[], object], str | No
         ),
         "backend": (
             "&Backend…",
-            w.choose_backend,
+            w.models.choose_backend,
             None,
             (),
             "Run the models on this computer or on a server",

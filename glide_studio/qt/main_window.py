@@ -29,16 +29,16 @@ from ..core.editing.autosave import autosave_folder
 from ..core.editing.history import make_thumbnail
 from ..core.editing.session import SessionError
 from .actions import Actions, create_actions
-from .backend_dialog import BackendDialog
 from .canvas import MAX_BRUSH, CanvasView
 from .colour_button import ColourButton
 from .compare_keys import CompareKeyFilter
 from .convert import to_pixmap
-from .dialogs import DownloadDialog, ask_yes_no, show_error, show_info
+from .dialogs import show_error, show_info
 from .extend_dialog import ExtendDialog
 from .file_actions import FileActions
 from .generation import GenerationController
 from .mask_tools import Tool
+from .models_controller import ModelsController
 from .panels.candidates import CandidatesStrip
 from .panels.history_panel import HistoryPanel
 from .panels.prompt_panel import PromptPanel
@@ -46,7 +46,7 @@ from .recovery import RecoveryController
 from .session_model import SessionModel
 from .settings import Settings
 from .status import StatusBar
-from .worker import EngineFactory, EngineInfo, InpaintService
+from .worker import EngineFactory, InpaintService
 
 __all__ = ["STOP_WAIT_MS", "MainWindow"]
 
@@ -54,24 +54,32 @@ IDLE_STOP_MS = 50
 STOP_WAIT_MS = 1000
 """How long a closing window waits for the model thread before the app quits anyway."""
 
-SHORTCUTS = """
-<table cellspacing=4>
-<tr><td><b>B / E / R / L</b></td><td>Brush, eraser, rectangle, lasso (right button: the opposite)</td></tr>
-<tr><td><b>[ / ]</b></td><td>Smaller / larger brush</td></tr>
-<tr><td><b>Shift+click</b></td><td>Straight brush line from the last dab</td></tr>
-<tr><td><b>Ctrl+A / Ctrl+Shift+A / Ctrl+I</b></td><td>Mask everything / clear the mask / invert it</td></tr>
-<tr><td><b>Enter</b> (in the prompt), <b>Ctrl+Enter</b></td><td>Generate</td></tr>
-<tr><td><b>Esc</b></td><td>Cancel the run after the current step</td></tr>
-<tr><td><b>1 … 9</b></td><td>Show candidate 1 … 9 in place</td></tr>
-<tr><td><b>Ctrl+Shift+Enter</b> / double-click</td><td>Apply the selected candidate</td></tr>
-<tr><td><b>Ctrl+Backspace</b></td><td>Discard the candidates</td></tr>
-<tr><td><b>\\</b> (hold)</td><td>Compare with the original</td></tr>
-<tr><td><b>Ctrl+Z / Ctrl+Shift+Z</b></td><td>Undo / redo strokes and edits</td></tr>
-<tr><td><b>Ctrl+wheel, + / −</b></td><td>Zoom; <b>0</b> fits, <b>Ctrl+1</b> is 100 %</td></tr>
-<tr><td><b>Space+drag, middle drag</b></td><td>Pan</td></tr>
-<tr><td><b>Ctrl+O / Ctrl+V / Ctrl+S / Ctrl+E</b></td><td>Open / paste / save PNG / export a copy</td></tr>
-</table>
-"""
+KEYS = (
+    (
+        "<b>B / E / R / L / P</b>",
+        "Brush, eraser, rectangle, lasso, colour brush (right button: the opposite)",
+    ),
+    ("<b>Alt+click</b>", "With the colour brush: take the picture's colour"),
+    ("<b>[ / ]</b>", "Smaller / larger brush"),
+    ("<b>Shift+click</b>", "Straight brush line from the last dab"),
+    ("<b>Ctrl+A / Ctrl+Shift+A / Ctrl+I</b>", "Mask everything / clear the mask / invert it"),
+    ("<b>Enter</b> (in the prompt), <b>Ctrl+Enter</b>", "Generate (focus then returns to the canvas)"),
+    ("<b>Esc</b>", "Cancel the run (it stops inside the current step)"),
+    ("<b>1 … 9</b>", "Show candidate 1 … 9 in place"),
+    ("<b>\\</b> (hold), <b>Before / after</b>", "Compare with the clean original"),
+    ("<b>Ctrl+Shift+Enter</b> / double-click", "Apply the selected candidate"),
+    ("<b>Ctrl+Backspace</b>", "Discard the candidates"),
+    ("<b>Ctrl+Z / Ctrl+Shift+Z</b>", "Undo / redo strokes, edits and canvas extensions"),
+    ("<b>Ctrl+drag</b> beyond an edge, <b>Ctrl+Alt+E</b>", "Extend the canvas (Generate then fills it)"),
+    ("<b>Ctrl+wheel, + / −</b>", "Zoom; <b>0</b> fits, <b>Ctrl+1</b> is 100 %"),
+    ("<b>Space+drag, middle drag</b>", "Pan"),
+    ("<b>Ctrl+N / Ctrl+O / Ctrl+V</b>", "New canvas / open a picture or project / paste"),
+    ("<b>Ctrl+S / Ctrl+Shift+S / Ctrl+Alt+S / Ctrl+E</b>", "Save / save as / save project / export a copy"),
+)
+"""(keys, action) rows of the F1 help; the README's keys table says the same."""
+SHORTCUTS = (
+    "<table cellspacing=4>" + "".join(f"<tr><td>{k}</td><td>{a}</td></tr>" for k, a in KEYS) + "</table>"
+)
 
 
 def brush_for(width: int, height: int, current: int) -> int:
@@ -99,7 +107,6 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.settings = settings
-        self._store_locator = store_locator
         self._closing = ""
         """'' while open, 'stopping' while the model thread winds down, 'done' when closed."""
         self.setWindowTitle("GLIDE Studio")
@@ -110,10 +117,8 @@ class MainWindow(QMainWindow):
         self.prompt_panel = PromptPanel(settings.generation())
         self.candidates = CandidatesStrip()
         self.history = HistoryPanel(self.model)
-        self._local_factory = engine_factory
-        self._backend = settings.backend()
-        """Read on the GUI thread; the loader on the model thread only reads this copy."""
-        self.service = InpaintService(self._load_engine, parent=self)
+        self.models = ModelsController(self, factory=engine_factory, store_locator=store_locator)
+        self.service = InpaintService(self.models.load_engine, parent=self)
         self.generation = GenerationController(
             service=self.service,
             model=self.model,
@@ -260,7 +265,7 @@ class MainWindow(QMainWindow):
         self.canvas.colourChanged.connect(self.colour_button.show_colour)
         self.model.sketchChanged.connect(lambda _box: self._show_sketch_controls())
         self.generation.applied.connect(self.recovery.saved_now)
-        self.generation.needFiles.connect(self.offer_download)
+        self.generation.needFiles.connect(self.models.offer_download)
         self.canvas.extendRequested.connect(self._extend_by_drag)
         self.candidates.compareToggled.connect(self.canvas.set_comparing)
         self.canvas.comparingChanged.connect(self._show_comparing)
@@ -273,14 +278,14 @@ class MainWindow(QMainWindow):
         self.canvas.brushSizeChanged.connect(self._show_brush_size)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.canvas.openRequested.connect(self.files.open_dialog)
-        self.prompt_panel.upsample.toggled.connect(lambda _on: self._update_model_side())
-        self._update_model_side()
+        self.prompt_panel.upsample.toggled.connect(lambda _on: self.models.update_model_side())
+        self.models.update_model_side()
         for source in (self.generation.message, self.files.message):
             source.connect(lambda text: self.status.showMessage(text, 8000))
         self.generation.runningChanged.connect(lambda _r: self._update_ready())
-        self.service.engineReady.connect(self._on_engine_ready)
-        self.service.engineFailed.connect(self._on_engine_failed)
-        self.status.downloadRequested.connect(self.show_download_dialog)
+        self.service.engineReady.connect(self.models.on_engine_ready)
+        self.service.engineFailed.connect(self.models.on_engine_failed)
+        self.status.downloadRequested.connect(self.models.show_download_dialog)
         self.actions_.tools[self.canvas.tool].setChecked(True)
 
     def _on_session_replaced(self) -> None:
@@ -366,65 +371,7 @@ class MainWindow(QMainWindow):
 
     # -- engine ------------------------------------------------------------------------------
 
-    def _update_model_side(self) -> None:
-        """The resolution the region is finally generated at, for the region square's label."""
-        info = self.service.engine
-        base, up = (info.base_resolution, info.upsample_resolution) if info else (64, 256)
-        upsample = self.prompt_panel.upsample
-        self.canvas.set_model_side(up if up and upsample.isChecked() and upsample.isEnabled() else base)
-
-    def _on_engine_ready(self, info: EngineInfo) -> None:
-        self.status.set_engine(info)
-        upsample = self.prompt_panel.upsample
-        self.prompt_panel.set_upsampler_available(info.upsample_resolution is not None)
-        upsample.setToolTip(
-            "Run the second GLIDE stage: sharper detail, several times slower"
-            if upsample.isEnabled()
-            else "The loaded model has no upsampler: results are generated at the base resolution"
-        )
-        if info.sampling:
-            self.prompt_panel.apply_recommended(
-                info.sampling, label="Demo model" if info.is_demo else "Model's own"
-            )
-        self._update_model_side()
-        if info.is_demo:
-            self.status.showMessage(
-                "Running the built-in demo model, not GLIDE: download the weights for real edits.", 15000
-            )
-
-    def _on_engine_failed(self, message: str) -> None:
-        """Say why, and offer the download (the usual cure: missing or damaged weights)."""
-        self.status.set_engine_failed(message)
-        text = f"{message}\n\nDownload the GLIDE weights now? (Models → Download GLIDE Weights… later)"
-        if ask_yes_no(self, "The model could not be loaded", text):
-            self.show_download_dialog()
-
-    def show_download_dialog(self, group: str | None = None) -> None:
-        """Fetch the editor's files, or one group's (``text2im``, ``clip``) when a feature needs them."""
-        from ..core.weights.released import DEFAULT_GROUP, GROUPS
-
-        try:
-            store = self._store_locator() if self._store_locator else self._default_store()
-        except Exception as exc:  # a bad weights folder or environment variable
-            show_error(self, "Download GLIDE weights", str(exc))
-            return
-        info = self.service.engine
-        names = [n for n in GROUPS[group or DEFAULT_GROUP] if not store.has(n)]
-        if not names:
-            show_info(self, "Download GLIDE weights", f"All GLIDE files are already in {store.folder}.")
-            return
-        dialog = DownloadDialog(store, names, demo=bool(info and info.is_demo), parent=self)
-        if dialog.exec():
-            self.reload_models()
-
-    @staticmethod
-    def _default_store() -> Any:
-        from ..core.weights.store import ModelStore
-
-        return ModelStore.locate()
-
     # -- commands ----------------------------------------------------------------------------
-
     def set_tool(self, tool: Tool) -> None:
         self.canvas.set_tool(tool)
         self.actions_.tools[tool].setChecked(True)
@@ -440,20 +387,6 @@ class MainWindow(QMainWindow):
     def invert_mask(self) -> None:
         if self.model.session is not None:
             self.model.session.invert_mask()
-
-    def _load_engine(self) -> Any:
-        """Runs on the model thread: the server's models, or this computer's."""
-        backend = self._backend
-        if backend.remote:
-            from ..core.remote.client import RemoteEngine
-
-            return RemoteEngine.connect(backend.url, token=backend.token or None)
-        return self._local_factory()
-
-    def offer_download(self, group: str, why: str) -> None:
-        """A feature lacks released files: say which, and offer to fetch them."""
-        if ask_yes_no(self, "Files needed", f"{why}\n\nDownload them now?"):
-            self.show_download_dialog(group)
 
     def extend_canvas(self) -> None:
         """Grow the canvas (undoable) and, if asked, fill the new area at once."""
@@ -482,29 +415,6 @@ class MainWindow(QMainWindow):
             show_error(self, "Cannot extend the canvas", str(exc))
             return
         self.status.showMessage("Canvas extended; Generate fills the new area (Ctrl+Z undoes it).", 10000)
-
-    def choose_backend(self) -> None:
-        dialog = BackendDialog(self._backend, self)
-        if not dialog.exec():
-            return
-        backend = dialog.backend()
-        if backend == self._backend:
-            return
-        if self.generation.running:
-            show_info(self, "Backend", "Wait for the run to finish (or cancel it) before switching.")
-            return
-        self._backend = backend
-        self.settings.set_backend(backend)
-        self.status.showMessage(f"Models now run on: {backend.label}", 8000)
-        self.reload_models()
-
-    def reload_models(self) -> None:
-        """Load the engine again (after weights were added by hand, for instance)."""
-        if self.generation.running:
-            self.status.showMessage("Wait for the run to finish (or cancel it) before reloading.", 6000)
-            return
-        self.status.set_loading()
-        self.service.reload()
 
     def show_shortcuts(self) -> None:
         show_info(self, "Keyboard shortcuts", SHORTCUTS)

@@ -100,12 +100,12 @@ def test_the_demo_model_shows_its_own_sampling_and_no_upsampler(qtbot, window):
         upsample_resolution=None,
         sampling={"sampler": "ancestral", "steps": "50", "guidance_scale": 3.0},
     )
-    window._on_engine_ready(info)
+    window.models.on_engine_ready(info)
     panel = window.prompt_panel
     assert panel.preset.currentText() == "Demo model · 50 steps"
     assert not panel.upsample.isChecked() and not panel.upsample.isEnabled()
     assert panel.request_settings()["use_upsampler"] is False
-    window._on_engine_ready(
+    window.models.on_engine_ready(
         SimpleNamespace(**{**info.__dict__, "upsample_resolution": 256, "is_demo": False})
     )
     assert panel.upsample.isEnabled() and panel.upsample.isChecked(), "the user's choice comes back"
