@@ -4,8 +4,9 @@
 #   bash benchmarks/gpu_check.sh            # from the repository root, on a CUDA machine
 #
 # 1. installs the project into a virtual environment (pip install -e ".[test]";
-#    --system-site-packages, so a CUDA torch already on the machine is used
-#    when there is no network), unless $GLIDE_PYTHON names a ready interpreter;
+#    --system-site-packages, so a CUDA torch already on the machine is used;
+#    with no network, the machine's packages and this source folder serve),
+#    unless $GLIDE_PYTHON names a ready interpreter;
 # 2. the reference-fixture tests on cuda in float32 (1e-4, TF32 off), float16
 #    and bfloat16 (tolerances in tests/core/test_precision.py: forward 0.03 /
 #    0.15 absolute, loops 1.5 / 4 levels mean);
@@ -16,6 +17,12 @@
 # and writes every result as JSON plus summary.txt under $OUT (default
 # ./gpu-check-out). Each step has its own time limit; a failed step is
 # recorded and the next one still runs.
+#
+# On a lent GPU machine (the device tool) the reference data beside the checkout does not
+# travel; copy what the tests read into an ignored folder here and carry it:
+#   mkdir -p .gpu-ref/glide_reference && echo /.gpu-ref/ >> .git/info/exclude
+#   cp ../shared/glide_reference/*.pt ../shared/glide_reference/*.json .gpu-ref/glide_reference/
+#   run: command "OUT=$OUT bash benchmarks/gpu_check.sh", carry [".gpu-ref"], timeout 540
 #
 # Dry run of the parts a CPU can do quickly (small cases, no full-size models):
 #   GLIDE_PYTHON=.venv/bin/python GLIDE_CHECK_DEVICE=cpu GLIDE_CHECK_QUICK=1 bash benchmarks/gpu_check.sh
@@ -28,6 +35,7 @@ LOG="$OUT/gpu_check.log"
 STATUS="$OUT/steps.tsv"
 : >"$STATUS"
 WEIGHTS=${GLIDE_RANDOM_WEIGHTS:-/tmp/glide-random-weights}
+[[ -d .gpu-ref/glide_reference ]] && export GLIDE_REFERENCE_DIR=${GLIDE_REFERENCE_DIR:-$PWD/.gpu-ref/glide_reference}
 DEV=${GLIDE_CHECK_DEVICE:-cuda}
 QUICK=${GLIDE_CHECK_QUICK:-}
 LOW=float16
@@ -51,7 +59,15 @@ else
   VENV=${GLIDE_CHECK_VENV:-/tmp/glide-gpu-venv}
   [[ -x "$VENV/bin/python" ]] || python3 -m venv --system-site-packages "$VENV"
   PY=$VENV/bin/python
-  step install 240 "$PY" -m pip install -q -e ".[test]"
+  # The lent GPU machines have no network but a CUDA torch, numpy, Pillow, regex, tqdm and
+  # pytest: then the project goes in without its dependencies (it imports the others only where
+  # this check never goes); elsewhere the project with its test tools.
+  if "$PY" -c "import torch, numpy, PIL, regex, tqdm, pytest" 2>/dev/null; then
+    step install 120 "$PY" -m pip install -q --no-deps --no-build-isolation -e .
+  else
+    step install 240 "$PY" -m pip install -q -e ".[test]"
+  fi
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
 step environment 60 "$PY" - "$OUT/environment.json" <<'PYEOF'

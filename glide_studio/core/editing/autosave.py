@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from .project import PROJECT_SUFFIX, ProjectSnapshot, load_project, snapshot_project, write_project
 from .session import EditingSession
 
@@ -41,6 +39,8 @@ MAX_CANDIDATE_BYTES = 256 * 1024 * 1024
 
 
 def data_folder(environ: Mapping[str, str] = os.environ) -> Path:
+    import platformdirs  # the per-user folders, looked up only when needed
+
     return Path(environ.get(DATA_ENV) or platformdirs.user_data_dir("glide-studio", appauthor=False))
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import png
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
@@ -184,9 +183,14 @@ def _read_png16(path: Path, image: Image.Image) -> tuple[np.ndarray, np.ndarray 
 
 def _read_png16_pypng(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Any 16-bit PNG through pypng (pure Python: slower, but every layout)."""
-    width, height, rows, meta = png.Reader(filename=str(path)).asDirect()
-    planes = int(meta["planes"])
-    pixels = np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, planes)
+    import png  # only for 16-bit files Pillow cannot read exactly
+
+    try:
+        width, height, rows, meta = png.Reader(filename=str(path)).asDirect()
+        planes = int(meta["planes"])
+        pixels = np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, planes)
+    except png.Error as exc:
+        raise ValueError(str(exc)) from exc
     colour = pixels[..., :3] if planes >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
     alpha = pixels[..., -1] if meta["alpha"] else None
     return np.ascontiguousarray(colour), None if alpha is None else np.ascontiguousarray(alpha)
@@ -222,7 +226,7 @@ def load_image(path: str | Path) -> LoadedImage:
     image = _open(path)
     try:
         deep = _read_png16(Path(path), image) if image.format == "PNG" else None
-    except (OSError, ValueError, SyntaxError, png.Error) as exc:
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{path}: the image is damaged or truncated ({exc})") from None
     return image_from_pil(image, deep=deep)
 

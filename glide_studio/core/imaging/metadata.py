@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import png
 from PIL import Image, PngImagePlugin
 
 from .files import to_8bit
@@ -98,6 +97,8 @@ def _write_png16(
     out: BinaryIO, rgb16: np.ndarray, alpha16: np.ndarray | None, chunks: list[tuple[bytes, bytes]]
 ) -> None:
     """A 16-bit-per-channel PNG (pypng encodes the pixels; our chunks go before the data)."""
+    import png  # Pillow cannot write 16-bit RGB; imported only when such a file is saved
+
     pixels = rgb16 if alpha16 is None else np.dstack([rgb16, alpha16])
     height, width = pixels.shape[:2]
     rows = pixels.reshape(height, -1)

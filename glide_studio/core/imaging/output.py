@@ -14,8 +14,6 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import platformdirs
-
 __all__ = [
     "DATA_ENV",
     "OutputError",
@@ -83,6 +81,8 @@ def prepare_folder(folder: Path) -> None:
 
 def recovery_folder(environ: Mapping[str, str] = os.environ) -> Path:
     """``$GLIDE_STUDIO_DATA/recovered``, else ``recovered`` in the platform's user data folder."""
+    import platformdirs  # the per-user folders, looked up only when needed
+
     data = environ.get(DATA_ENV) or platformdirs.user_data_dir("glide-studio", appauthor=False)
     return Path(data) / "recovered"
 

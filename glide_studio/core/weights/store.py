@@ -21,8 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from .downloads import (
     CancelCheck,
     DownloadBusy,
@@ -137,6 +135,8 @@ class Sidecar:
 
 def default_folder() -> Path:
     """Where weights go when neither ``--weights-dir`` nor ``GLIDE_STUDIO_WEIGHTS`` says otherwise."""
+    import platformdirs  # the per-user folders, looked up only when needed
+
     return Path(platformdirs.user_cache_dir("glide-studio")) / "weights"
 
 
