@@ -23,6 +23,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 
 from ..core.imaging.region import Box
+from .edge_drag import EdgeDrag
 from .mask_tools import Tool, ToolSession
 from .overlays import (
     BrushCursor,
@@ -84,7 +85,7 @@ class CanvasView(QGraphicsView):
         self._model_side = 256
         self._fit_mode = True
         self._comparing = False
-        self._extend_from: QPointF | None = None
+        self._edge_drag: EdgeDrag | None = None
         self._space = False
         self._pan_from: QPointF | None = None
         self._region_timer = QTimer(self, singleShot=True, interval=0)
@@ -357,8 +358,8 @@ class CanvasView(QGraphicsView):
             self._pan_from = event.position()
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
-        elif self._extend_from is not None:
-            self._outline.set_path(self._extension_path(pos))
+        elif self._edge_drag is not None:
+            self._outline.set_path(self._edge_drag.outline(pos))
         elif self._tools.active:
             self._tools.move(pos, self.zoom)
         event.accept()
@@ -370,9 +371,9 @@ class CanvasView(QGraphicsView):
         ):
             self._pan_from = None
             self._update_cursor()
-        elif self._extend_from is not None:
-            sides = self._extension(self._to_scene(event.position()))
-            self._extend_from = None
+        elif self._edge_drag is not None:
+            sides = self._edge_drag.sides(self._to_scene(event.position()))
+            self._edge_drag = None
             self._outline.set_path(QPainterPath())
             if any(sides.values()):
                 self.extendRequested.emit(sides)
@@ -381,8 +382,6 @@ class CanvasView(QGraphicsView):
             self._finish_stroke()
         event.accept()
 
-    # -- extending the canvas by dragging its edge ------------------------------------------------
-
     def _start_extend(self, event: QMouseEvent) -> bool:
         """Ctrl+drag from the picture's edge outwards grows the canvas (outpainting)."""
         doc = self._model.document
@@ -390,40 +389,8 @@ class CanvasView(QGraphicsView):
         if doc is None or not ctrl or event.button() != Qt.MouseButton.LeftButton:
             return False
         pos = self._to_scene(event.position())
-        margin = 12 / max(self.zoom, 1e-6)
-        inside = margin <= pos.x() <= doc.width - margin and margin <= pos.y() <= doc.height - margin
-        if inside:
-            return False
-        self._extend_from = pos
-        return True
-
-    def _extension(self, pos: QPointF) -> dict[str, int]:
-        """How far the drag has pulled each side it started beyond, in steps of 8 pixels."""
-        doc = self._model.document
-        assert doc is not None and self._extend_from is not None
-        start, margin = self._extend_from, 12 / max(self.zoom, 1e-6)
-
-        def grid(amount: float) -> int:
-            return max(0, round(amount / 8) * 8)
-
-        return {
-            "left": grid(-pos.x()) if start.x() < margin else 0,
-            "top": grid(-pos.y()) if start.y() < margin else 0,
-            "right": grid(pos.x() - doc.width) if start.x() > doc.width - margin else 0,
-            "bottom": grid(pos.y() - doc.height) if start.y() > doc.height - margin else 0,
-        }
-
-    def _extension_path(self, pos: QPointF) -> QPainterPath:
-        doc = self._model.document
-        assert doc is not None
-        e = self._extension(pos)
-        path = QPainterPath()
-        path.addRect(
-            QRectF(
-                -e["left"], -e["top"], doc.width + e["left"] + e["right"], doc.height + e["top"] + e["bottom"]
-            )
-        )
-        return path
+        self._edge_drag = EdgeDrag.begin(pos, width=doc.width, height=doc.height, zoom=self.zoom)
+        return self._edge_drag is not None
 
     def leaveEvent(self, event: object) -> None:  # type: ignore[override]
         self._cursor.setVisible(False)
