@@ -137,3 +137,29 @@ def test_bad_input_gives_one_line(picture, capsys, args, status, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and err[-1].startswith("glide-studio: error:")
     assert not (tmp / "bad.png").exists()
+
+
+def test_text_to_image_models_load_only_when_a_run_needs_them(weights):
+    import numpy as np
+
+    from glide_studio.core.generation.request import EditRequest, StageSettings
+    from glide_studio.core.runtime.engine import load_engine
+
+    engine = load_engine(weights_dir=weights[1], device="cpu")
+    text2im = engine.inpainter.text2im
+    assert text2im is not None and not text2im.loaded, "checked at load, kept on disk"
+    image = np.zeros((48, 64, 3), np.uint8)
+    mask = np.zeros((48, 64), bool)
+    mask[10:20, 10:20] = True
+    steps = StageSettings(sampler="ddim", steps="2")
+    list(
+        engine.inpainter.run(EditRequest(image=image, mask=mask, prompt="x", base=steps, use_upsampler=False))
+    )
+    assert not text2im.loaded, "an ordinary edit never touches them"
+    whole = np.ones((48, 64), bool)
+    list(
+        engine.inpainter.run(
+            EditRequest(image=image, mask=whole, prompt="x", base=steps, use_upsampler=False)
+        )
+    )
+    assert text2im.loaded

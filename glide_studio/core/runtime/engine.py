@@ -9,7 +9,8 @@ it got, what is missing, and a notice to show the user.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -147,8 +148,39 @@ def _load_released(store: ModelStore, device: torch.device, precision: str) -> I
     return Inpainter(base=base, upsampler=upsampler, **_toolbox(store, device, precision))
 
 
+class LoadOnUse:
+    """Stands for a model that stays on disk until first used.
+
+    The text-to-image models and the noised CLIP are several GB that most edits
+    never touch: they load on the model thread the first time a run needs them
+    (a whole square to draw, CLIP guidance), so the editor's memory stays what
+    the inpainting models need.
+    """
+
+    def __init__(self, load: Callable[[], Any], name: str) -> None:
+        self._load, self._name = load, name
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        with self._lock:
+            if self._value is None:
+                self._value = self._load()
+        return getattr(self._value, attribute)
+
+    def __repr__(self) -> str:
+        return f"LoadOnUse({self._name!r}, loaded={self.loaded})"
+
+
 def _toolbox(store: ModelStore, device: torch.device, precision: str) -> dict[str, Any]:
-    """The text-to-image models and the noised CLIP, each when its files are present."""
+    """The text-to-image models and the noised CLIP, each when its files are present (checked
+    now, loaded on first use)."""
     from ..pipeline.clip_guidance import load_clip_guide
     from ..pipeline.text2im import TextToImage
 
@@ -157,25 +189,28 @@ def _toolbox(store: ModelStore, device: torch.device, precision: str) -> dict[st
         for name in ("clip-text-enc", "clip-image-enc"):
             store.check_sidecar(name)
         paths = {"text_path": store.path("clip-text-enc"), "image_path": store.path("clip-image-enc")}
-        extra["clip"] = load_clip_guide(**paths, device=device)
+        extra["clip"] = LoadOnUse(lambda: load_clip_guide(**paths, device=device), "noised CLIP")
     if store.has("base"):
-        stages = {}
-        for name in ("base", "upsample"):
-            if store.has(name):
-                store.check_sidecar(name)
-                options = released_options(name)
-                stages[name] = _stage(
+        names = [name for name in ("base", "upsample") if store.has(name)]
+        for name in names:
+            store.check_sidecar(name)
+
+        def load_text2im() -> TextToImage:
+            stages = {
+                name: _stage(
                     store.path(name),
-                    options,
+                    released_options(name),
                     name=name,
                     variant=name,
                     tokenizer=None,
                     device=device,
                     dtype=choose_dtype(device, precision, variant=name),
                 )
-        extra["text2im"] = TextToImage(
-            base=stages["base"], upsampler=stages.get("upsample"), clip=extra.get("clip")
-        )
+                for name in names
+            }
+            return TextToImage(base=stages["base"], upsampler=stages.get("upsample"), clip=extra.get("clip"))
+
+        extra["text2im"] = LoadOnUse(load_text2im, "text-to-image models")
     return extra
 
 
