@@ -75,6 +75,7 @@ KEYS = (
     ("<b>Space+drag, middle drag</b>", "Pan"),
     ("<b>Ctrl+N / Ctrl+O / Ctrl+V</b>", "New canvas / open a picture or project / paste"),
     ("<b>Ctrl+S / Ctrl+Shift+S / Ctrl+Alt+S / Ctrl+E</b>", "Save / save as / save project / export a copy"),
+    ("<b>Ctrl+R / F1 / Ctrl+Q</b>", "A new random seed / this list / quit"),
 )
 """(keys, action) rows of the F1 help; the README's keys table says the same."""
 SHORTCUTS = (
