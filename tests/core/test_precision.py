@@ -124,7 +124,6 @@ def test_guided_loops_match_reference(reference_dir, dtype):
 
 
 @requires_device
-@pytest.mark.skipif(DEVICE.type == "cpu", reason="256 px in bf16 on two cores: run by gpu_check.sh")
 @pytest.mark.parametrize("dtype", _dtypes(), ids=str)
 def test_upsampler_loop_matches_reference(reference_dir, dtype):
     data, model = _load(reference_dir, "upsample_inpaint_tiny.pt", dtype)
