@@ -6,7 +6,6 @@ draw it. Candidates are patches of their box (``generation.events.Candidate``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -36,7 +35,6 @@ class Run:
     selected: int = 0
     message: str = ""
     """Why it failed, for the user."""
-    began: float = field(default_factory=time.monotonic)
 
     @property
     def running(self) -> bool:

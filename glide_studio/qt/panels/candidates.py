@@ -173,5 +173,5 @@ def _hint(run: Run, stale: bool) -> str:
     if run.status is RunStatus.CANCELLED:
         return f"Stopped early: {len(run.candidates)} finished candidate(s) kept. Apply one or Discard."
     if run.status is RunStatus.FAILED:
-        return f"The run failed; {len(run.candidates)} finished candidate(s) kept."
+        return f"The run failed ({run.message}); {len(run.candidates)} finished candidate(s) kept."
     return "Click a candidate to see it in place; Apply keeps it."
