@@ -71,7 +71,7 @@ def run_and_save(
     from glide_studio.core.generation.request import RequestError
     from glide_studio.core.imaging.files import ImageError
     from glide_studio.core.runtime.devices import DeviceError
-    from glide_studio.core.runtime.engine import EngineError, load_engine
+    from glide_studio.core.runtime.engine import EngineError
     from glide_studio.core.text.tokenizer import TokenizerError
     from glide_studio.core.weights.checkpoints import CheckpointError
 
@@ -83,17 +83,7 @@ def run_and_save(
     from glide_studio.core.remote.client import RemoteError
 
     try:
-        if getattr(args, "server", None):
-            engine = _inpaint._remote_engine(args)
-        else:
-            engine = load_engine(
-                weights_dir=args.weights_dir,
-                device=args.device,
-                demo=True if args.demo else None,
-                precision=args.precision or "auto",
-            )
-        if engine.notice:
-            print(engine.notice, file=sys.stderr)
+        engine = _inpaint.open_engine(args)
         canvas, mask, source = load(engine)
         request = _inpaint._build_request(args, engine, canvas, mask)
         finished = _inpaint.stream_events(events(engine, request))
@@ -110,20 +100,7 @@ def run_and_save(
         return _inpaint._fail(str(exc))
     except KeyboardInterrupt:
         return _inpaint._fail("cancelled", 130)
-    failed = False
-    upsampled = len(engine.inpainter.stages(request)) > 1
-    paths = _inpaint._output_paths(args.output, request.candidates)
-    for candidate, path in zip(finished.candidates, paths, strict=True):
-        info = {
-            **request.describe(upsampled=upsampled),
-            **extra_info,
-            "seed": str(candidate.seed),
-            "candidates": "1",
-            "model": engine.description,
-            "size": f"{candidate.image.shape[1]}x{candidate.image.shape[0]}",
-        }
-        failed |= not _inpaint._save_result(path, candidate, source, info)
-    return 1 if failed else 0
+    return _inpaint.save_results(args, engine, request, finished, source, extra_info)
 
 
 def run(args: argparse.Namespace) -> int:

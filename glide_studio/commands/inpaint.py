@@ -282,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
     from glide_studio.core.imaging.files import ImageError, load_image, load_mask
     from glide_studio.core.remote.client import RemoteError
     from glide_studio.core.runtime.devices import DeviceError
-    from glide_studio.core.runtime.engine import EngineError, load_engine
+    from glide_studio.core.runtime.engine import EngineError
     from glide_studio.core.text.tokenizer import TokenizerError
     from glide_studio.core.weights.checkpoints import CheckpointError
 
@@ -297,18 +297,7 @@ def run(args: argparse.Namespace) -> int:
         if source.frames > 1:
             print(f"note: {args.image} has {source.frames} frames; only the first is edited", file=sys.stderr)
         mask = load_mask(args.mask, size=source.size)
-        engine = (
-            _remote_engine(args)
-            if args.server
-            else load_engine(
-                weights_dir=args.weights_dir,
-                device=args.device,
-                demo=True if args.demo else None,
-                precision=args.precision or "auto",
-            )
-        )
-        if engine.notice:
-            print(engine.notice, file=sys.stderr)
+        engine = open_engine(args)
         request = _build_request(args, engine, source.rgb, mask)
         finished = stream_events(engine.inpainter.run(request))
     except (
@@ -323,18 +312,48 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("cancelled", 130)
-    failed = False  # a result that cannot be written goes to a recovery file
-    model = engine.description
+    return save_results(args, engine, request, finished, source)
+
+
+def open_engine(args: argparse.Namespace) -> Any:
+    """The server's models (``--server``) or this computer's, with its notice printed."""
+    from glide_studio.core.runtime.engine import load_engine
+
+    if getattr(args, "server", None):
+        engine = _remote_engine(args)
+    else:
+        engine = load_engine(
+            weights_dir=args.weights_dir,
+            device=args.device,
+            demo=True if args.demo else None,
+            precision=args.precision or "auto",
+        )
+    if engine.notice:
+        print(engine.notice, file=sys.stderr)
+    return engine
+
+
+def save_results(
+    args: argparse.Namespace,
+    engine: Any,
+    request: Any,
+    finished: Any,
+    source: Any,
+    extra_info: dict[str, str] | None = None,
+) -> int:
+    """Write each candidate with its parameters; exit status 1 if any went to a recovery file."""
+    failed = False
     upsampled = len(engine.inpainter.stages(request)) > 1  # only stages that ran are recorded
     for candidate, path in zip(
         finished.candidates, _output_paths(args.output, request.candidates), strict=True
     ):
         info = {
             **request.describe(upsampled=upsampled),
+            **(extra_info or {}),
             "seed": str(candidate.seed),
             "candidates": "1",
-            "model": model,
+            "model": engine.description,
+            "size": f"{candidate.image.shape[1]}x{candidate.image.shape[0]}",
         }
-        info["size"] = f"{candidate.image.shape[1]}x{candidate.image.shape[0]}"
         failed |= not _save_result(path, candidate, source, info)
     return 1 if failed else 0
