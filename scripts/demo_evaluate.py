@@ -26,15 +26,16 @@ from glide_studio.core.training.evaluation import heldout_cases, measure_adheren
 from glide_studio.core.weights.checkpoints import load_model
 
 
-def load(path: Path, *, raw: bool) -> tuple[torch.nn.Module, dict, str, int | None]:
+def load(path: Path, *, raw: bool, device: str = "cpu") -> tuple[torch.nn.Module, dict, str, int | None]:
     if path.suffix == ".pt" and path.with_suffix(".json").is_file():
         manifest = json.loads(path.with_suffix(".json").read_text())
-        model = load_model(path, manifest["options"], device="cpu", dtype=torch.float32)
+        model = load_model(path, manifest["options"], device=device, dtype=torch.float32)
         return model, manifest["options"], manifest["tokenizer"], manifest["training"]["steps"]
     state = read_training_state(path)
     model = build_model(state["options"])
     model.load_state_dict(state["model" if raw else "ema"])
-    return model.eval().requires_grad_(False), state["options"], state["tokenizer"], state["step"]
+    model = model.to(device).eval().requires_grad_(False)
+    return model, state["options"], state["tokenizer"], state["step"]
 
 
 def main() -> None:
@@ -48,10 +49,11 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="training weights instead of the EMA")
     parser.add_argument("--grid", type=Path, default=None, help="save inputs and results as a PNG")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the adherence figures differ little)")
     parser.add_argument("--record", action="store_true", help="store the results in the model's manifest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, options, kind, step = load(args.model, raw=args.raw)
+    model, options, kind, step = load(args.model, raw=args.raw, device=args.device)
     diffusion = Diffusion.from_options(options, respacing=args.steps)
     tokenizer = load_tokenizer(kind)
     cases = heldout_cases(args.cases, image_size=model.config.image_size)
@@ -74,7 +76,7 @@ def main() -> None:
             "s": round(time.perf_counter() - start, 1),
         }
         images = (
-            ((result.samples.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+            ((result.samples.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
         )
         rows.append(np.concatenate(list(images), axis=1))
         misses = [

@@ -46,15 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upsample-steps",
         default=None,
-        help=f"upsampler steps (default {preset.upsample.steps}; the demo model has no upsampler)",
+        help=f"upsampler steps (default {preset.upsample.steps}{demo.get('upsample_steps', '')})",
     )
     parser.add_argument(
-        "--upsample-sampler", default=None, help=f"upsampler sampler (default {preset.upsample.sampler})"
+        "--upsample-sampler",
+        default=None,
+        help=f"upsampler sampler (default {preset.upsample.sampler}{demo.get('upsample_sampler', '')})",
     )
     parser.add_argument("--temperature", type=float, default=0.997, help="upsampler noise temperature")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
     parser.add_argument("--candidates", type=int, default=1, help="how many results to make")
-    parser.add_argument("--no-upsample", action="store_true", help="skip the 256 px upsampler")
+    parser.add_argument("--no-upsample", action="store_true", help="skip the upsampler (256 px; demo 128 px)")
     parser.add_argument(
         "--sketch", type=Path, default=None, help="colour sketch, the picture's size, to start from"
     )
@@ -208,8 +210,8 @@ def _build_request(args: argparse.Namespace, engine: Any, rgb: Any, mask: Any) -
         steps=args.steps or recommended.get("steps") or preset.base.steps,
     )
     upsample = StageSettings(
-        sampler=args.upsample_sampler or preset.upsample.sampler,
-        steps=args.upsample_steps or preset.upsample.steps,
+        sampler=args.upsample_sampler or recommended.get("upsample_sampler") or preset.upsample.sampler,
+        steps=args.upsample_steps or recommended.get("upsample_steps") or preset.upsample.steps,
     )
     guidance = args.guidance if args.guidance is not None else recommended.get("guidance_scale", 5.0)
     return EditRequest(

@@ -54,6 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--masks", default=_DEFAULT_MASKS, help="mask kinds and weights, e.g. 'object=0.6,rectangle=0.4'")
     add("--model-options", default=None, help="a preset (demo32, demo64, tiny), JSON text or a .json file")
     add("--init", type=Path, default=None, help="start from these weights (3-channel models are expanded)")
+    add(
+        "--text-from",
+        type=Path,
+        default=None,
+        help="copy the text encoder from these weights (e.g. an upsampler taking its base model's)",
+    )
+    add("--crop", type=int, default=0, help="train on random squares of this side (upsamplers; 0: whole)")
+    add(
+        "--low-res-size",
+        type=int,
+        default=None,
+        help="an upsampler's input size (default: a quarter of its image size, as GLIDE's 64 -> 256)",
+    )
     add("--resume", action="store_true", help="require a checkpoint in --out (resuming is automatic)")
     add("--seed", type=int, default=0)
     add("--save-every", type=int, default=250)
@@ -106,8 +119,9 @@ def _command_line(args: argparse.Namespace) -> str:
         "--seed",
         str(args.seed),
     ]
-    if args.init:
-        parts += ["--init", str(args.init)]
+    for flag in ("init", "text_from", "low_res_size", "crop"):
+        if getattr(args, flag):
+            parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     return shlex.join(parts)
 
 
@@ -126,8 +140,13 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--ema must be in [0, 1), got {args.ema}")
     if not 0 <= args.caption_drop <= 1:
         raise UsageError(f"--caption-drop must be in [0, 1], got {args.caption_drop}")
-    if args.init is not None and not args.init.is_file():
-        raise UsageError(f"--init {args.init}: no such file")
+    for flag, path in {"--init": args.init, "--text-from": args.text_from}.items():
+        if path is not None and not path.is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    if args.crop < 0:
+        raise UsageError(f"--crop must not be negative, got {args.crop}")
+    if args.low_res_size is not None and args.low_res_size <= 0:
+        raise UsageError(f"--low-res-size must be positive, got {args.low_res_size}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a folder")
 
@@ -182,10 +201,15 @@ def _new_trainer(args: argparse.Namespace, device: Any) -> Any:
 
     from glide_studio.core.model import build_model
     from glide_studio.core.training import MaskMix, TrainConfig, Trainer, init_weights_from, open_source
-    from glide_studio.core.training.loop import init_text_positions
+    from glide_studio.core.training.loop import copy_text_encoder, init_text_positions
 
     options = _model_options(args.model_options)
     masks = MaskMix.parse(args.masks)
+    low_res_size = 0
+    if options.get("super_res"):
+        low_res_size = args.low_res_size or int(options["image_size"]) // 4
+    elif args.low_res_size:
+        raise UsageError("--low-res-size is for upsamplers (model options with super_res)")
     config = TrainConfig(
         steps=5000 if args.steps is None else args.steps,
         batch_size=args.batch_size,
@@ -202,6 +226,8 @@ def _new_trainer(args: argparse.Namespace, device: Any) -> Any:
         vb_weight=args.vb_weight,
         mask_mix=masks,
         seed=args.seed,
+        low_res_size=low_res_size,
+        crop_size=args.crop,
         save_every=args.save_every,
         log_every=args.log_every,
     )
@@ -211,6 +237,9 @@ def _new_trainer(args: argparse.Namespace, device: Any) -> Any:
         print(f"initialised from {args.init}: {init_weights_from(args.init, model)}", file=sys.stderr)
     elif args.positional_std > 0:
         init_text_positions(model, std=args.positional_std)
+    if args.text_from is not None:
+        copied = copy_text_encoder(args.text_from, model)
+        print(f"text encoder from {args.text_from}: {copied}", file=sys.stderr)
     kind, tokenizer = _tokenizer(args.tokenizer, args.tokenizer_dir, model.config.n_vocab)
     if args.text_warmup:
         from glide_studio.core.training.text_warmup import TextWarmup, warm_up_text_encoder

@@ -58,9 +58,10 @@ class ModelsController(QObject):
         w = self._window
         w.status.set_engine(info)
         panel = w.prompt_panel
-        panel.set_upsampler_available(info.upsample_resolution is not None)
+        panel.set_upsampler_available(info.upsample_resolution)
         panel.upsample.setToolTip(
-            "Run the second GLIDE stage: sharper detail, several times slower"
+            f"Run the second stage: {info.base_resolution} px → {info.upsample_resolution} px, "
+            "sharper detail, several times slower"
             if panel.upsample.isEnabled()
             else "The loaded model has no upsampler: results are generated at the base resolution"
         )

@@ -36,7 +36,7 @@ from ..text.tokenizer import Tokenizer
 from .compositing import RegionPlan, plan_region
 from .coverage import covers_square
 from .sketch import noised_sketch, sketch_diffusion, sketch_tensor
-from .tensors import from_tensor
+from .tensors import from_tensor, round_to_8bit
 
 __all__ = ["Inpainter", "StageModel"]
 
@@ -294,7 +294,7 @@ class Inpainter:
             known, keep = plan.known_inputs(stage.resolution, stage.model.device)
             tokens, mask, _ = stage.tokens([request.prompt] * rows)
             # The upsampler was trained on 8-bit images: condition on the rounded result.
-            rounded = ((low_res + 1) * 127.5).round() / 127.5 - 1
+            rounded = round_to_8bit(low_res)
             cond = stage.model.condition(
                 tokens=tokens,
                 mask=mask,

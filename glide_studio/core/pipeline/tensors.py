@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["feather_alpha", "from_tensor", "resize", "to_tensor"]
+__all__ = ["feather_alpha", "from_tensor", "resize", "round_to_8bit", "to_tensor", "upsampler_low_res"]
 
 
 def to_tensor(rgb: np.ndarray, *, device: torch.device | str = "cpu") -> Tensor:
@@ -29,6 +29,20 @@ def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
         return x
     shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrinking)
+
+
+def round_to_8bit(x: Tensor) -> Tensor:
+    """The nearest 8-bit level of each value, still on the [-1, 1] scale (no clamping, as GLIDE)."""
+    return ((x + 1) * 127.5).round() / 127.5 - 1
+
+
+def upsampler_low_res(image: Tensor, size: int) -> Tensor:
+    """What an upsampler is conditioned on: ``image`` at the base stage's size, as 8-bit levels.
+
+    At run time the base stage's result is rounded the same way; training makes
+    its inputs with this too, so both see exactly the same kind of picture.
+    """
+    return round_to_8bit(resize(image, size).clamp(-1, 1))
 
 
 def feather_alpha(mask: Tensor, radius: int) -> Tensor:

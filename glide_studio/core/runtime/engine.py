@@ -20,7 +20,7 @@ import torch
 
 from ..pipeline.inpaint import Inpainter, StageModel
 from ..text.tokenizer import BPETokenizer, ByteTokenizer, Tokenizer, load_tokenizer
-from ..weights.bundled import BundleError, demo_folder, read_demo_manifest
+from ..weights.bundled import BundleError, demo_folder, read_demo_manifest, read_demo_upsampler_manifest
 from ..weights.checkpoints import load_model_and_options
 from ..weights.released import DEFAULT_GROUP, GROUPS, ReleasedFile, released_options
 from ..weights.store import WEIGHTS_ENV, ModelStore, StoreError
@@ -111,24 +111,32 @@ def _tokenizer_for(n_vocab: int, path: Path) -> Tokenizer:
 def load_demo(
     *, device: torch.device, folder: Traversable = DEMO_DIR, precision: str = "auto"
 ) -> tuple[Inpainter, dict[str, Any]]:
-    """The built-in demo model and its manifest."""
+    """The built-in demo models (base, and the upsampler when it ships) and the base's manifest."""
     dtype = choose_dtype(device, precision, variant="demo")
     try:
         manifest = read_demo_manifest(folder)
+        upsampler_manifest = read_demo_upsampler_manifest(folder)
     except BundleError as exc:
         raise EngineError(str(exc)) from exc
     tokenizer = load_tokenizer(str(manifest.get("tokenizer", "bytes")))
-    with resources.as_file(folder / str(manifest["weights"])) as weights:
-        base = _stage(
-            Path(weights),
-            manifest["options"],
-            name="demo",
-            variant="base-inpaint",
-            tokenizer=tokenizer,
-            device=device,
-            dtype=dtype,
-        )
-    return Inpainter(base=base), manifest
+    stages = {}
+    for name, variant, entry in (
+        ("demo", "base-inpaint", manifest),
+        ("demo upsampler", "upsample-inpaint", upsampler_manifest),
+    ):
+        if entry is None:
+            continue
+        with resources.as_file(folder / str(entry["weights"])) as weights:
+            stages[variant] = _stage(
+                Path(weights),
+                entry["options"],
+                name=name,
+                variant=variant,
+                tokenizer=tokenizer,
+                device=device,
+                dtype=dtype,
+            )
+    return Inpainter(base=stages["base-inpaint"], upsampler=stages.get("upsample-inpaint")), manifest
 
 
 def _load_released(store: ModelStore, device: torch.device, precision: str) -> Inpainter:
@@ -253,7 +261,9 @@ def load_engine(
         notice = "" if demo else f"No GLIDE weights in {store.folder}: using the built-in demo model. "
         return Engine(
             inpainter=inpainter,
-            description="built-in demo model (coloured shapes only)",
+            description="built-in demo models (coloured shapes only)"
+            if inpainter.upsampler is not None
+            else "built-in demo model (coloured shapes only, no upsampler)",
             device=target,
             is_demo=True,
             missing=missing,

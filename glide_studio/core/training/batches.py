@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..pipeline.tensors import upsampler_low_res
 from ..text.tokenizer import Tokenizer
 from .datasets import ExampleSource
 from .masks import MaskMix, random_mask
@@ -35,13 +36,16 @@ class Batch:
     captions: tuple[str, ...]
     """As the model saw them ("" where the caption was dropped)."""
     mask_kinds: tuple[str, ...]
+    low_res: Tensor | None = None
+    """For an upsampler: ``x0`` at the base stage's size, as 8-bit levels (as at run time)."""
 
     def to(self, device: torch.device) -> Batch:
         tensors = {
             name: getattr(self, name).to(device)
             for name in ("x0", "known", "tokens", "token_mask", "timesteps", "noise")
         }
-        return Batch(**tensors, captions=self.captions, mask_kinds=self.mask_kinds)
+        low_res = None if self.low_res is None else self.low_res.to(device)
+        return Batch(**tensors, captions=self.captions, mask_kinds=self.mask_kinds, low_res=low_res)
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
@@ -86,7 +90,16 @@ def make_batch(
     num_timesteps: int,
     high_noise_fraction: float = 0.0,
     high_noise_start: float = 0.7,
+    low_res_size: int | None = None,
+    crop_size: int | None = None,
 ) -> Batch:
+    """``low_res_size``: also make an upsampler's low-resolution input of that size.
+
+    ``crop_size``: train on one random square of that side per example (an
+    upsampler is convolutional, so it learns from parts of pictures at a
+    fraction of the cost); the low-resolution input is made from the whole
+    picture first, as at run time, and cut at the matching place.
+    """
     rng = step_rng(seed, step)
     examples = source.batch(step=step, count=batch_size, rng=rng)
     size = source.image_size
@@ -101,14 +114,44 @@ def make_batch(
     timesteps = draw_timesteps(
         generator, len(examples), num_timesteps, fraction=high_noise_fraction, start=high_noise_start
     )
+    known = torch.from_numpy(masks)[:, None]
+    low_res = None if low_res_size is None else upsampler_low_res(x0, low_res_size)
+    if crop_size is not None and crop_size < size:
+        x0, known, low_res = _crop(rng, crop_size, x0, known, low_res)
     noise = torch.randn(x0.shape, generator=generator)
     return Batch(
         x0=x0,
-        known=torch.from_numpy(masks)[:, None],
+        known=known,
         tokens=tokens,
         token_mask=token_mask,
         timesteps=timesteps,
         noise=noise,
         captions=tuple(captions),
         mask_kinds=tuple(kinds),
+        low_res=low_res,
     )
+
+
+def _crop(
+    rng: np.random.Generator, side: int, x0: Tensor, known: Tensor, low_res: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The same random square of each row's image and mask, and of its low-resolution input.
+
+    Corners fall on whole low-resolution pixels so both crops show the same place.
+    """
+    size = x0.shape[-1]
+    factor = size // low_res.shape[-1] if low_res is not None else 1
+    if side % factor:
+        raise ValueError(f"the crop ({side} px) must be a multiple of the upsampling factor ({factor})")
+    rows = []
+    for i in range(len(x0)):
+        top, left = (int(v) * factor for v in rng.integers(0, (size - side) // factor + 1, size=2))
+        window = (slice(top, top + side), slice(left, left + side))
+        small = None
+        if low_res is not None:
+            small = low_res[
+                i, :, top // factor : (top + side) // factor, left // factor : (left + side) // factor
+            ]
+        rows.append((x0[i, :, window[0], window[1]], known[i, :, window[0], window[1]], small))
+    images, masks, smalls = zip(*rows, strict=True)
+    return torch.stack(images), torch.stack(masks), None if low_res is None else torch.stack(smalls)

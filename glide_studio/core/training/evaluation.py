@@ -68,7 +68,9 @@ def centre_hole(size: int, *, fraction: float = 0.5) -> np.ndarray:
     return known
 
 
-def heldout_cases(count: int, *, image_size: int, seed: int = 12345) -> list[AdherenceCase]:
+def heldout_cases(
+    count: int, *, image_size: int, seed: int = 12345, shapes: Sequence[str] = EVAL_SHAPES
+) -> list[AdherenceCase]:
     """Held-out scenes, each with a prompt whose colour differs from what was there."""
     scenes = SyntheticScenes(image_size=image_size, seed=seed, split="heldout")
     cases = []
@@ -81,7 +83,7 @@ def heldout_cases(count: int, *, image_size: int, seed: int = 12345) -> list[Adh
             AdherenceCase(
                 image=scene.image,
                 colour=str(rng.choice(colours)),
-                shape=str(EVAL_SHAPES[index % len(EVAL_SHAPES)]),
+                shape=str(shapes[index % len(shapes)]),
             )
         )
     return cases

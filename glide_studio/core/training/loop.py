@@ -22,6 +22,7 @@ import torch
 from ..diffusion import Diffusion
 from ..model import GlideModel, build_model
 from ..text.tokenizer import Tokenizer
+from ..weights.checkpoints import read_state_dict
 from .batches import Batch, make_batch
 from .checkpointing import TRAINING_FORMAT, atomic_save, read_training_state
 from .datasets import ExampleSource
@@ -36,6 +37,7 @@ __all__ = [
     "StepResult",
     "TrainConfig",
     "Trainer",
+    "copy_text_encoder",
     "init_text_positions",
 ]
 
@@ -72,6 +74,10 @@ class TrainConfig:
     vb_weight: float = 0.001
     mask_mix: MaskMix = field(default_factory=MaskMix)
     seed: int = 0
+    low_res_size: int = 0
+    """An upsampler's input size (the base model's); 0 for base models."""
+    crop_size: int = 0
+    """Train on random squares of this side (0: whole pictures)."""
     save_every: int = 500
     log_every: int = 25
 
@@ -143,6 +149,28 @@ def init_text_positions(model: GlideModel, *, std: float) -> None:
         model.positional_embedding.normal_(0.0, std)
 
 
+def copy_text_encoder(path: str | Path, model: GlideModel) -> str:
+    """Load only the text encoder of a model file into ``model`` (same text options needed).
+
+    An upsampler given its base model's encoder reads prompts the way the base
+    stage does from the first step, and with ``text_lr_scale`` 0 keeps doing so.
+    """
+    weights = read_state_dict(Path(path))
+    own = model.state_dict()
+    picked = {k: v for k, v in weights.items() if k.startswith(TEXT_ENCODER_PREFIXES)}
+    wanted = [k for k in own if k.startswith(TEXT_ENCODER_PREFIXES)]
+    missing = [k for k in wanted if k not in picked]
+    wrong = [k for k in wanted if k in picked and picked[k].shape != own[k].shape]
+    if missing or wrong or not wanted:
+        what = f"lacks {missing[0]}" if missing else "is none"
+        what = f"has another shape for {wrong[0]}" if wrong else what
+        raise ValueError(f"{path}: its text encoder {what}; the text options must match")
+    with torch.no_grad():
+        for key in wanted:
+            own[key].copy_(picked[key].to(own[key].dtype))
+    return f"{len(wanted)} text-encoder tensors"
+
+
 def _with_steps(command: str, steps: int) -> str:
     """The recorded command with its ``--steps`` changed (a resumed run may train longer)."""
     parts = shlex.split(command)
@@ -163,7 +191,7 @@ class StepResult:
 
 
 class Trainer:
-    """Trains a GLIDE-architecture inpainting (or text-to-image) model on one device."""
+    """Trains a GLIDE-architecture inpainting (or text-to-image) model, base or upsampler, on one device."""
 
     def __init__(
         self,
@@ -186,6 +214,10 @@ class Trainer:
         self.model = (model or build_model(self.options)).to(self.device).train()
         if self.model.config.image_size != source.image_size:
             raise ValueError(f"data is {source.image_size} px, the model {self.model.config.image_size} px")
+        if self.model.config.super_res != bool(config.low_res_size):
+            raise ValueError(
+                "an upsampler needs low_res_size (the base model's size), and only an upsampler takes one"
+            )
         if tokenizer.n_vocab > self.model.config.n_vocab:
             raise ValueError(
                 f"the tokenizer has {tokenizer.n_vocab} tokens, the model {self.model.config.n_vocab}"
@@ -229,6 +261,8 @@ class Trainer:
             num_timesteps=self.tables.num_steps,
             high_noise_fraction=cfg.high_noise_fraction,
             high_noise_start=cfg.high_noise_start,
+            low_res_size=cfg.low_res_size or None,
+            crop_size=cfg.crop_size or None,
         ).to(self.device)
 
     def train_step(self) -> StepResult:
@@ -247,6 +281,7 @@ class Trainer:
             mask=batch.token_mask,
             inpaint_image=batch.x0 if self.model.config.inpaint else None,
             inpaint_mask=batch.known if self.model.config.inpaint else None,
+            low_res=batch.low_res,
         )
         terms = hybrid_loss(
             output,

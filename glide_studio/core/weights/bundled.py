@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["DEMO_MANIFEST", "BundleError", "demo_folder", "read_demo_manifest", "resource"]
+__all__ = [
+    "DEMO_MANIFEST",
+    "DEMO_UPSAMPLER_MANIFEST",
+    "BundleError",
+    "demo_folder",
+    "read_demo_manifest",
+    "read_demo_upsampler_manifest",
+    "resource",
+]
 
 DEMO_MANIFEST = "demo_inpaint.json"
+DEMO_UPSAMPLER_MANIFEST = "demo_upsample.json"
 
 
 class BundleError(RuntimeError):
@@ -34,7 +43,17 @@ def demo_folder() -> Traversable:
 
 def read_demo_manifest(folder: Traversable | None = None) -> dict[str, Any]:
     """The demo model's manifest: weights file name, options, tokenizer, recommended sampling."""
-    path = (folder or demo_folder()) / DEMO_MANIFEST
+    return _read_manifest((folder or demo_folder()) / DEMO_MANIFEST)
+
+
+def read_demo_upsampler_manifest(folder: Traversable | None = None) -> dict[str, Any] | None:
+    """The demo upsampler's manifest, or None when the package has none (the demo then
+    runs its base stage alone)."""
+    path = (folder or demo_folder()) / DEMO_UPSAMPLER_MANIFEST
+    return _read_manifest(path) if path.is_file() else None
+
+
+def _read_manifest(path: Traversable) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

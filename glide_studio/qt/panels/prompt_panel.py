@@ -70,7 +70,8 @@ class PromptPanel(QWidget):
         self._ready, self._reason = False, "Open a photo to start."
         self._running = False
         self._progress_text = ""
-        self._model_sampling: tuple[str, str] | None = None
+        self._model_sampling: tuple[str, str, str] | None = None
+        """The loaded model's own sampler, base steps and upsampler steps."""
         self._upsample_wanted = True
         self._build()
         self.set_values(defaults)
@@ -276,11 +277,13 @@ class PromptPanel(QWidget):
         """Offer a model's own sampling (the demo model brings one) as a named choice, and select it."""
         sampler = str(sampling.get("sampler", "ancestral"))
         steps = str(sampling.get("steps", ""))
+        upsample_steps = str(sampling.get("upsample_steps", "") or self.upsample_steps.text().strip())
         if sampler not in SAMPLERS or not steps:
             return
-        self._model_sampling = (sampler, steps)
+        self._model_sampling = (sampler, steps, upsample_steps)
         index = self.preset.findData(MODEL)
-        text = f"{label} · {steps} steps"
+        both = "upsample_steps" in sampling
+        text = f"{label} · {steps} + {upsample_steps} steps" if both else f"{label} · {steps} steps"
         if index < 0:
             self.preset.insertItem(0, text, MODEL)
             index = 0
@@ -291,9 +294,12 @@ class PromptPanel(QWidget):
             self.guidance.setValue(float(sampling["guidance_scale"]))  # type: ignore[arg-type]
         self.select_preset(MODEL)
 
-    def set_upsampler_available(self, available: bool) -> None:
-        """Without an upsampler the box is unticked and greyed (what really runs), and the user's
-        choice comes back when one is loaded."""
+    def set_upsampler_available(self, resolution: int | None) -> None:
+        """The box names the upsampler's size; without one it is unticked and greyed (what
+        really runs), and the user's choice comes back when one is loaded."""
+        available = resolution is not None
+        if available:
+            self.upsample.setText(f"Upsample to {resolution} px")
         if available == self.upsample.isEnabled():
             return
         if available:
@@ -394,6 +400,7 @@ class PromptPanel(QWidget):
         if self.preset_name == MODEL and self._model_sampling is not None:
             self.sampler.setCurrentText(self._model_sampling[0])
             self.base_steps.setText(self._model_sampling[1])
+            self.upsample_steps.setText(self._model_sampling[2])
         elif preset is not None:
             self.sampler.setCurrentText(preset.base.sampler)
             self.base_steps.setText(preset.base.steps)
@@ -410,7 +417,7 @@ class PromptPanel(QWidget):
             self.upsample_steps.text().strip(),
         )
         if self.preset_name == MODEL and self._model_sampling is not None:
-            differs = current[:2] != self._model_sampling
+            differs = current != self._model_sampling
         else:
             differs = preset is not None and current != (
                 preset.base.sampler,
