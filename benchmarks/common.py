@@ -21,6 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from glide_studio.core.model import GlideModel, build_model
 from glide_studio.core.weights.released import released_options
 
+REFERENCE_ENV = "GLIDE_REFERENCE_DIR"
+
+
+def reference_dir() -> Path:
+    """The GLIDE reference data, found as the tests find it (tests/reference_data.py):
+    ``$GLIDE_REFERENCE_DIR``, else ``../shared/glide_reference`` beside the project."""
+    candidates = [Path(os.environ[REFERENCE_ENV])] if os.environ.get(REFERENCE_ENV) else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "glide_reference")
+    for folder in candidates:
+        if (folder / "checkpoint_manifest.json").is_file():
+            return folder
+    looked = ", ".join(str(c) for c in candidates)
+    raise SystemExit(f"GLIDE reference data not found (looked in {looked}); set {REFERENCE_ENV}")
+
 
 def machine() -> dict[str, Any]:
     return {

@@ -28,14 +28,10 @@ from glide_studio.core.runtime.engine import load_engine
 from glide_studio.core.weights.checkpoints import save_checkpoint
 from glide_studio.core.weights.released import RELEASED
 
-BPE_DIR = Path(__file__).resolve().parents[2] / "shared" / "glide_reference" / "tokenizer"
-
 
 def ensure_random_weights(folder: Path) -> None:
-    """Write random full-size checkpoints under the released names, once."""
-    import gzip
-    import shutil
-
+    """Write random full-size checkpoints under the released names, once (the tokenizer's
+    vocabulary ships with the package, so the folder needs nothing else)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("base-inpaint", "upsample-inpaint"):
         path = folder / RELEASED[name].filename
@@ -43,10 +39,6 @@ def ensure_random_weights(folder: Path) -> None:
             model = random_released_model(name, device=torch.device("cpu"), dtype=torch.float32)
             save_checkpoint(path, model)
             del model
-    for name in ("encoder.json", "vocab.bpe"):
-        if not (folder / name).exists():
-            with gzip.open(BPE_DIR / f"{name}.gz", "rb") as src, open(folder / name, "wb") as dst:
-                shutil.copyfileobj(src, dst)
 
 
 def photo() -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +128,6 @@ def main() -> None:
         return
     device = choose_device(args.device)
     needed = [RELEASED[n].filename for n in ("base-inpaint", "upsample-inpaint")]
-    needed += ["encoder.json", "vocab.bpe"]
     if not all((args.weights_dir / name).exists() for name in needed):
         # Written by a child process, so that making them does not count in this one's peak memory.
         child = [sys.executable, __file__, "--write-weights-only", "--weights-dir", str(args.weights_dir)]

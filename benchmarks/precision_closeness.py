@@ -8,7 +8,8 @@ in 0–255 levels over the hole: per case the mean absolute difference, and the
 
 Models: the built-in demo model (its scenes, a centred hole, prompts naming a
 colour and a shape) and the reference-shaped tiny models of
-``glide_reference/*_tiny.pt`` (random weights: base + upsampler, 256 px).
+``glide_reference/*_tiny.pt`` (random weights: base + upsampler, 256 px;
+``$GLIDE_REFERENCE_DIR``, else ``../shared/glide_reference``).
 Presets: the default one, and any others named.
 
     python benchmarks/precision_closeness.py [--dtype bfloat16] [--presets balanced,release] [--cases 8]
@@ -17,12 +18,12 @@ Presets: the default one, and any others named.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from common import emit, machine
+from common import emit, machine, reference_dir
 
 from glide_studio.core.generation.events import Finished
 from glide_studio.core.generation.presets import DEFAULT_PRESET, PRESETS
@@ -34,12 +35,11 @@ from glide_studio.core.runtime.optimize import optimize_for_inference
 from glide_studio.core.text.tokenizer import BPETokenizer
 from glide_studio.core.training.evaluation import centre_hole, heldout_cases
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "glide_reference"
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _tiny_stage(name: str, dtype: torch.dtype, device: torch.device) -> StageModel:
-    data = torch.load(REFERENCE / f"{name}_tiny.pt", weights_only=True)
+    data = torch.load(reference_dir() / f"{name}_tiny.pt", weights_only=True)
     model = build_model(data["options"])
     model.load_state_dict(data["state_dict"])
     model = optimize_for_inference(model.to(device=device, dtype=dtype))
@@ -141,7 +141,7 @@ def main() -> None:
             cases, guidance = photo_cases(args.tiny_cases), 5.0
         for preset in args.presets.split(","):
             results.append({"model": model, **compare(pair, cases, preset, guidance)})
-            print(results[-1], flush=True)
+            print(results[-1], file=sys.stderr, flush=True)  # progress; stdout is the JSON
     emit({"machine": machine(), "dtype": args.dtype, "low_stages": args.low_stages, "results": results})
 
 

@@ -9,6 +9,7 @@ import io
 import os
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -559,6 +560,17 @@ def test_folder_precedence(tmp_path, monkeypatch):
         tmp_path / "cache" / "glide-studio" / "weights"
     )
     assert default_folder() == tmp_path / "cache" / "glide-studio" / "weights"
+
+
+def test_default_folder_without_platformdirs(tmp_path, monkeypatch):
+    """A machine that runs the project from its folder and cannot install platformdirs (the GPU
+    check's) still gets a folder: the one platformdirs names on Linux."""
+    monkeypatch.setitem(sys.modules, "platformdirs", None)  # import platformdirs now fails
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_folder() == tmp_path / "xdg" / "glide-studio" / "weights"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_folder() == tmp_path / "home" / ".cache" / "glide-studio" / "weights"
 
 
 def test_mirror_replaces_the_official_prefix(tmp_path):

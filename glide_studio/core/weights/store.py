@@ -134,9 +134,19 @@ class Sidecar:
 
 
 def default_folder() -> Path:
-    """Where weights go when neither ``--weights-dir`` nor ``GLIDE_STUDIO_WEIGHTS`` says otherwise."""
-    import platformdirs  # the per-user folders, looked up only when needed
+    """Where weights go when neither ``--weights-dir`` nor ``GLIDE_STUDIO_WEIGHTS`` says otherwise:
+    the per-user cache folder that platformdirs names.
 
+    Without platformdirs (a declared dependency, so only where the project runs from its folder
+    on a machine that cannot install it, such as the GPU check's) the folder platformdirs
+    gives on Linux stands in: ``$XDG_CACHE_HOME`` or ``~/.cache``, then ``glide-studio``.
+    The demo engine reports this folder even though it reads nothing from it.
+    """
+    try:
+        import platformdirs  # the per-user folders, looked up only when needed
+    except ImportError:
+        cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+        return (Path(cache) if cache else Path.home() / ".cache") / "glide-studio" / "weights"
     return Path(platformdirs.user_cache_dir("glide-studio")) / "weights"
 
 
