@@ -3,8 +3,10 @@
     python scripts/demo_before_after.py
 
 Runs ``glide-studio inpaint`` on the bundled shapes scene (four candidates,
-seeds 1-4) and writes ``docs/demo_before_after.png``: the scene with its mask
-shown translucent, then each candidate.
+seeds 1-4) twice and writes ``docs/demo_before_after.png``: the scene with its
+mask shown translucent, then each candidate; the top row with ``--no-upsample``
+(the 32 px base stage scaled to the region, all the demo could do before it had
+an upsampler), the bottom row with both stages (32 px, then 128 px).
 """
 
 from __future__ import annotations
@@ -33,25 +35,34 @@ def _with_mask(scene: Image.Image, mask: Image.Image) -> Image.Image:
     return Image.fromarray(shown.round().astype(np.uint8))
 
 
+def _candidates(tmp: Path, name: str, extra: tuple[str, ...]) -> tuple[list[Image.Image], list[str]]:
+    out = tmp / f"{name}.png"
+    command = [
+        *("glide-studio", "inpaint", str(SCENE), "--mask", str(MASK), "--prompt", PROMPT),
+        *("--demo", "--seed", "1", "--candidates", "4", "-o", str(out), *extra),
+    ]
+    subprocess.run(command, check=True, stdout=sys.stderr)
+    return [Image.open(p).convert("RGB") for p in sorted(tmp.glob(f"{name}-*.png"))], command
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "after.png"
-        command = [
-            *("glide-studio", "inpaint", str(SCENE), "--mask", str(MASK), "--prompt", PROMPT),
-            *("--demo", "--seed", "1", "--candidates", "4", "-o", str(out)),
+        rows = [
+            _candidates(Path(tmp), name, extra)
+            for name, extra in (("base", ("--no-upsample",)), ("both", ()))
         ]
-        subprocess.run(command, check=True, stdout=sys.stderr)
-        results = [Image.open(p).convert("RGB") for p in sorted(Path(tmp).glob("after-*.png"))]
-    tiles = [_with_mask(Image.open(SCENE), Image.open(MASK)), *results]
-    width = sum(t.width for t in tiles) + GAP * (len(tiles) - 1)
-    sheet = Image.new("RGB", (width, tiles[0].height), "white")
-    x = 0
-    for tile in tiles:
-        sheet.paste(tile, (x, 0))
-        x += tile.width + GAP
+    masked = _with_mask(Image.open(SCENE), Image.open(MASK))
+    width = (masked.width + GAP) * 5 - GAP
+    sheet = Image.new("RGB", (width, (masked.height + GAP) * len(rows) - GAP), "white")
+    for r, (results, _) in enumerate(rows):
+        x, y = 0, r * (masked.height + GAP)
+        for tile in (masked, *results):
+            sheet.paste(tile, (x, y))
+            x += tile.width + GAP
     OUT.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(OUT)
-    print(f"wrote {OUT}: {' '.join(command)}")
+    for _, command in rows:
+        print(f"wrote {OUT}: {' '.join(command)}")
     return 0
 
 

@@ -75,9 +75,8 @@ def main() -> None:
             "hole": result.hole_rate,
             "s": round(time.perf_counter() - start, 1),
         }
-        images = (
-            ((result.samples.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-        )
+        levels = (result.samples.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5
+        images = levels.round().clip(0, 255).astype(np.uint8)
         rows.append(np.concatenate(list(images), axis=1))
         misses = [
             f"{c.prompt}->{f}" for c, f, h in zip(cases, result.found, result.hits, strict=True) if not h

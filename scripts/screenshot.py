@@ -154,7 +154,7 @@ def _paint_circle_mask(window) -> None:
     window.canvas.maskEdited.emit(stroke.finish(), "Brush stroke")
 
 
-def take(output: Path, *, at_step: int) -> int:
+def take(output: Path, *, at_step: int, stage: str = "base") -> int:
     from PySide6.QtCore import QTimer
 
     from glide_studio.qt.app import create_application
@@ -181,7 +181,8 @@ def take(output: Path, *, at_step: int) -> int:
         panel.prompt.setPlainText("a small red sailboat with a white sail")
         panel.guidance.setValue(5.0)
     panel.candidates.setValue(4)
-    panel.select_preset("quality")  # 50 base steps
+    # The demo models' own sampling (50 base steps, then the upsampler); else Quality (50 + 20).
+    panel.select_preset("model" if shapes else "quality")
     result = {"code": 1}
 
     def capture() -> None:
@@ -190,8 +191,8 @@ def take(output: Path, *, at_step: int) -> int:
         window.generation.cancel()
         QTimer.singleShot(500, window.close)
 
-    def on_preview(stage: str, step: int, total: int, _event: object) -> None:
-        if stage == "base" and step == at_step:
+    def on_preview(event_stage: str, step: int, total: int, _event: object) -> None:
+        if event_stage == stage and step == at_step:
             QTimer.singleShot(400, capture)
 
     window.service.preview.connect(on_preview)
@@ -199,7 +200,7 @@ def take(output: Path, *, at_step: int) -> int:
     QTimer.singleShot(180_000, app.quit)
     app.exec()
     if result["code"]:
-        print(f"no screenshot: the run never reached base step {at_step}", file=sys.stderr)
+        print(f"no screenshot: the run never reached {stage} step {at_step}", file=sys.stderr)
     return result["code"]
 
 
@@ -207,13 +208,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "screenshot.png")
     parser.add_argument("--sample-only", action="store_true")
-    parser.add_argument("--at-step", type=int, default=29, help="base step to capture (of 50)")
+    parser.add_argument("--at-step", type=int, default=29, help="the step to capture")
+    parser.add_argument("--stage", choices=("base", "upsample"), default="base", help="the stage to capture")
     args = parser.parse_args()
     if args.sample_only:
         print(make_sample())
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    return take(args.output, at_step=args.at_step)
+    return take(args.output, at_step=args.at_step, stage=args.stage)
 
 
 if __name__ == "__main__":

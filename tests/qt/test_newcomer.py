@@ -111,6 +111,34 @@ def test_the_demo_model_shows_its_own_sampling_and_no_upsampler(qtbot, window):
     assert panel.upsample.isEnabled() and panel.upsample.isChecked(), "the user's choice comes back"
 
 
+def test_the_two_stage_demo_offers_its_own_upsampler_steps_and_size(qtbot, window):
+    info = EngineInfo(
+        description="built-in demo models",
+        device_label="CPU",
+        is_demo=True,
+        missing=(),
+        threads=1,
+        base_resolution=32,
+        upsample_resolution=128,
+        sampling={"sampler": "ancestral", "steps": "50", "upsample_steps": "fast27", "guidance_scale": 3.0},
+    )
+    window.models.on_engine_ready(info)
+    panel = window.prompt_panel
+    assert panel.preset.currentText() == "Demo model · 50 + fast27 steps"
+    assert panel.upsample.text() == "Upsample to 128 px" and panel.upsample.isEnabled()
+    assert "32 px → 128 px" in panel.upsample.toolTip()
+    settings = panel.request_settings()
+    assert settings["use_upsampler"] is True
+    assert settings["upsample"].steps == "fast27" and settings["base"].steps == "50"
+    panel.upsample_steps.clear()
+    qtbot.keyClicks(panel.upsample_steps, "10")  # typed by the user
+    assert panel.preset_name != "model", "a changed upsampler step count is a custom setting"
+    panel.select_preset("model")
+    assert panel.upsample_steps.text() == "fast27"
+    window.models.on_engine_ready(SimpleNamespace(**{**info.__dict__, "upsample_resolution": 256}))
+    assert panel.upsample.text() == "Upsample to 256 px"
+
+
 def test_big_photos_get_a_brush_that_fits_and_thin_strokes_are_warned_about(qtbot, window):
     open_photo(window, 4000, 3000)
     assert window.canvas.brush_size == 200, "a fifteenth of the short side, not 40 px"

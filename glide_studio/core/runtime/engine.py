@@ -247,7 +247,8 @@ def load_engine(
     """
     target = choose_device(device)
     choose_dtype(target, precision)  # an unknown precision fails before anything loads
-    store = ModelStore.locate(weights_dir, environ=environ)
+    with quiet_gc():  # its first use imports platformdirs, which would start collections
+        store = ModelStore.locate(weights_dir, environ=environ)
     missing = tuple(store.missing(EDITOR_FILES))
     usable = not any(f.name in _REQUIRED for f in missing)
     if not demo and not usable and (demo is False or _named_folder(weights_dir, environ)):
