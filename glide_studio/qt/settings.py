@@ -29,6 +29,7 @@ class GenerationDefaults:
     base_steps: str = PRESETS[DEFAULT_PRESET].base.steps
     upsample_steps: str = PRESETS[DEFAULT_PRESET].upsample.steps
     sampler: str = PRESETS[DEFAULT_PRESET].base.sampler
+    upsample_sampler: str = PRESETS[DEFAULT_PRESET].upsample.sampler
     candidates: int = 4
     upsample: bool = True
     seed: int = 0

@@ -97,3 +97,104 @@ def test_known_pixels_are_unchanged(results, cases, model):
     for result in results.values():
         assert torch.equal(result.samples[..., known], images[..., known])
         assert not torch.equal(result.samples[..., ~known], images[..., ~known])
+
+
+# -- both stages, through the studio's pipeline -------------------------------------------
+
+STAGED_CASES = 12
+
+
+@pytest.fixture(scope="module")
+def demo_inpainter():
+    from glide_studio.core.runtime.engine import load_demo
+
+    torch.set_num_threads(2)
+    inpainter, _ = load_demo(device=torch.device("cpu"), precision="float32")
+    assert inpainter.upsampler is not None, "the demo upsampler ships with the package"
+    return inpainter
+
+
+@pytest.fixture(scope="module")
+def staged(demo_inpainter, manifest):
+    from glide_studio.core.generation.request import StageSettings
+    from glide_studio.core.training.staged_evaluation import measure_two_stage, staged_cases
+
+    sampling = manifest["sampling"]
+    cases = staged_cases(STAGED_CASES, image_size=demo_inpainter.upsampler.resolution)
+    return cases, measure_two_stage(
+        demo_inpainter,
+        cases=cases,
+        base=StageSettings(sampler=sampling["sampler"], steps=str(sampling["steps"])),
+        upsample=StageSettings(sampler=sampling["upsample_sampler"], steps=str(sampling["upsample_steps"])),
+        guidance=float(sampling["guidance_scale"]),
+    )
+
+
+def test_the_upsampler_manifest_says_how_it_was_made(manifest):
+    up = json.loads((DEMO_DIR / "demo_upsample.json").read_text(encoding="utf-8"))
+    weights = DEMO_DIR / up["weights"]
+    assert up["sha256"] == sha256_of(weights) and up["variant"] == "upsample-inpaint"
+    assert weights.stat().st_size + (DEMO_DIR / DEMO_WEIGHTS).stat().st_size <= 20 * 1024 * 1024
+    assert up["options"]["super_res"] and up["options"]["image_size"] == 4 * manifest["options"]["image_size"]
+    assert (
+        up["training"]["command"].startswith("glide-studio train") and "--seed" in up["training"]["command"]
+    )
+    assert up["tokenizer"] == manifest["tokenizer"]
+    assert {"upsample_sampler", "upsample_steps"} <= set(manifest["sampling"])
+
+
+def test_both_stages_obey_the_colour_and_the_shape(staged):
+    cases, result = staged
+    report = [f"{c.prompt} -> {f}" for c, f in zip(cases, result.found, strict=True)]
+    assert result.colour_rate >= 0.75, f"colour {result.colour_rate:.0%}: {report}"
+    assert result.shape_rate >= 0.5, f"shape {result.shape_rate:.0%}: {report}"
+
+
+def test_the_upsampler_sharpens_what_the_base_made(staged, demo_inpainter):
+    """The same requests without the second stage: the base result scaled up is soft; the
+    upsampler keeps its colours and adds the edges."""
+    from glide_studio.core.generation.events import Finished
+    from glide_studio.core.generation.request import EditRequest, StageSettings
+
+    cases, result = staged
+    size = demo_inpainter.upsampler.resolution
+    hole = centre_hole(size) == 0
+    sharper, colour_gaps = [], []
+    for index, (case, upsampled) in enumerate(zip(cases[:6], result.images, strict=False)):
+        request = EditRequest(
+            image=case.image,
+            mask=hole,
+            prompt=case.prompt,
+            guidance_scale=3.0,
+            base=StageSettings(sampler="ancestral", steps="50"),
+            use_upsampler=False,
+            seed=index,
+        )
+        events = list(demo_inpainter.run(request))
+        assert isinstance(events[-1], Finished)
+        base_only = events[-1].candidates[0].image.astype(np.float32)
+        up = upsampled.astype(np.float32)
+        sharper.append(_edge_energy(up, hole) > 1.3 * _edge_energy(base_only, hole))
+        colour_gaps.append(np.abs(up[hole].mean(axis=0) - base_only[hole].mean(axis=0)).max())
+    assert sum(sharper) >= 5, f"sharper in {sum(sharper)} of 6"
+    assert max(colour_gaps) < 20, (
+        f"the upsampler changed the hole's colour by up to {max(colour_gaps):.0f} levels"
+    )
+    far = ~_grown(hole, 3)  # beyond the feathered seam the picture is untouched
+    assert all(np.array_equal(img[far], c.image[far]) for img, c in zip(result.images, cases, strict=True))
+
+
+def _grown(region: np.ndarray, pixels: int) -> np.ndarray:
+    grown = region.copy()
+    for _ in range(pixels):
+        grown[1:] |= grown[:-1].copy()
+        grown[:-1] |= grown[1:].copy()
+        grown[:, 1:] |= grown[:, :-1].copy()
+        grown[:, :-1] |= grown[:, 1:].copy()
+    return grown
+
+
+def _edge_energy(image: np.ndarray, hole: np.ndarray) -> float:
+    """The 95th percentile of the gradient magnitude inside the hole (edges, not flat areas)."""
+    gy, gx = np.gradient(image.mean(axis=2))
+    return float(np.percentile(np.hypot(gx, gy)[hole], 95))

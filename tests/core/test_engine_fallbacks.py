@@ -78,10 +78,24 @@ def test_a_named_folder_without_weights_is_an_error(tmp_path, no_cache):
 
 def test_only_no_folder_at_all_falls_back_to_the_demo_and_says_so(no_cache):
     engine = load_engine(device="cpu", environ={})
-    assert engine.is_demo and engine.inpainter.upsampler is None
+    assert engine.is_demo and engine.inpainter.upsampler is not None, "the demo runs both stages"
+    assert (engine.inpainter.base.resolution, engine.inpainter.upsampler.resolution) == (32, 128)
+    assert engine.sampling["upsample_steps"] and engine.sampling["upsample_sampler"]
     assert f"No GLIDE weights in {no_cache}" in engine.notice and "glide-studio download" in engine.notice
     with pytest.raises(EngineError, match=r"base_inpaint\.pt"):
         load_engine(device="cpu", environ={}, demo=False)
+
+
+def test_a_demo_folder_without_its_upsampler_runs_the_base_stage_alone(tmp_path):
+    from glide_studio.core.weights.bundled import demo_folder
+
+    for name in ("demo_inpaint.pt", "demo_inpaint.json"):
+        (tmp_path / name).write_bytes((demo_folder() / name).read_bytes())
+    engine = load_engine(device="cpu", environ={}, demo=True, demo_dir=tmp_path)
+    assert engine.inpainter.upsampler is None and "no upsampler" in engine.description
+    (tmp_path / "demo_upsample.json").write_text("{not json")
+    with pytest.raises(EngineError, match="missing or damaged"):
+        load_engine(device="cpu", environ={}, demo=True, demo_dir=tmp_path)
 
 
 def test_cli_exits_non_zero_naming_the_missing_file(photo, no_cache, capsys):

@@ -120,7 +120,13 @@ def test_the_two_stage_demo_offers_its_own_upsampler_steps_and_size(qtbot, windo
         threads=1,
         base_resolution=32,
         upsample_resolution=128,
-        sampling={"sampler": "ancestral", "steps": "50", "upsample_steps": "fast27", "guidance_scale": 3.0},
+        sampling={
+            "sampler": "ancestral",
+            "steps": "50",
+            "upsample_sampler": "ancestral",
+            "upsample_steps": "fast27",
+            "guidance_scale": 3.0,
+        },
     )
     window.models.on_engine_ready(info)
     panel = window.prompt_panel
@@ -135,6 +141,11 @@ def test_the_two_stage_demo_offers_its_own_upsampler_steps_and_size(qtbot, windo
     assert panel.preset_name != "model", "a changed upsampler step count is a custom setting"
     panel.select_preset("model")
     assert panel.upsample_steps.text() == "fast27"
+    panel.select_preset("balanced")  # the presets name each stage's sampler
+    balanced = panel.request_settings()
+    assert (balanced["base"].sampler, balanced["upsample"].sampler) == ("dpm++2m", "ddim")
+    panel.select_preset("model")
+    assert panel.request_settings()["upsample"].sampler == "ancestral"
     window.models.on_engine_ready(SimpleNamespace(**{**info.__dict__, "upsample_resolution": 256}))
     assert panel.upsample.text() == "Upsample to 256 px"
 

@@ -70,8 +70,8 @@ class PromptPanel(QWidget):
         self._ready, self._reason = False, "Open a photo to start."
         self._running = False
         self._progress_text = ""
-        self._model_sampling: tuple[str, str, str] | None = None
-        """The loaded model's own sampler, base steps and upsampler steps."""
+        self._model_sampling: tuple[str, str, str, str] | None = None
+        """The loaded model's own sampler and steps of each stage."""
         self._upsample_wanted = True
         self._build()
         self.set_values(defaults)
@@ -212,9 +212,15 @@ class PromptPanel(QWidget):
         self.sampler = QComboBox()
         self.sampler.addItems(list(SAMPLERS))
         self.sampler.setToolTip(
-            "Sampler of both stages (GLIDE's release used ancestral; dpm++2m needs fewer steps)"
+            "Sampler of the base stage (GLIDE's release used ancestral; dpm++2m needs fewer steps)"
         )
-        self.sampler.activated.connect(self._steps_edited)
+        self.upsample_sampler = QComboBox()
+        self.upsample_sampler.addItems(list(SAMPLERS))
+        self.upsample_sampler.setToolTip(
+            "Sampler of the upsampler (with its linear schedule ddim gets closest to the exact solution)"
+        )
+        for combo in (self.sampler, self.upsample_sampler):
+            combo.activated.connect(self._steps_edited)
         self.base_steps = QLineEdit()
         self.upsample_steps = QLineEdit()
         for edit, what in ((self.base_steps, "base"), (self.upsample_steps, "upsample")):
@@ -222,8 +228,9 @@ class PromptPanel(QWidget):
                 f"Steps of the {what} stage: a count (50), ddim25, quad25, fast27 or sections (30,10)"
             )
             edit.textEdited.connect(self._steps_edited)
-        form.addRow("Sampler", self.sampler)
+        form.addRow("Base sampler", self.sampler)
         form.addRow("Base steps", self.base_steps)
+        form.addRow("Upsample sampler", self.upsample_sampler)
         form.addRow("Upsample steps", self.upsample_steps)
         layout.addWidget(self._advanced)
         self._advanced.setVisible(False)
@@ -245,6 +252,9 @@ class PromptPanel(QWidget):
         self.upsample.setChecked(values.upsample)
         self.sampler.setCurrentText(values.sampler if values.sampler in SAMPLERS else "ancestral")
         self.base_steps.setText(values.base_steps)
+        self.upsample_sampler.setCurrentText(
+            values.upsample_sampler if values.upsample_sampler in SAMPLERS else "ancestral"
+        )
         self.upsample_steps.setText(values.upsample_steps)
         self.select_preset(values.preset if values.preset in (*PRESETS, CUSTOM) else DEFAULT_PRESET)
         self.guide.setCurrentIndex(1 if values.clip else 0)
@@ -258,6 +268,7 @@ class PromptPanel(QWidget):
             base_steps=self.base_steps.text().strip(),
             upsample_steps=self.upsample_steps.text().strip(),
             sampler=self.sampler.currentText(),
+            upsample_sampler=self.upsample_sampler.currentText(),
             candidates=self.candidates.value(),
             upsample=self.upsample.isChecked(),
             seed=self.seed.value(),
@@ -278,9 +289,10 @@ class PromptPanel(QWidget):
         sampler = str(sampling.get("sampler", "ancestral"))
         steps = str(sampling.get("steps", ""))
         upsample_steps = str(sampling.get("upsample_steps", "") or self.upsample_steps.text().strip())
-        if sampler not in SAMPLERS or not steps:
+        upsample_sampler = str(sampling.get("upsample_sampler", "") or self.upsample_sampler.currentText())
+        if sampler not in SAMPLERS or upsample_sampler not in SAMPLERS or not steps:
             return
-        self._model_sampling = (sampler, steps, upsample_steps)
+        self._model_sampling = (sampler, steps, upsample_sampler, upsample_steps)
         index = self.preset.findData(MODEL)
         both = "upsample_steps" in sampling
         text = f"{label} · {steps} + {upsample_steps} steps" if both else f"{label} · {steps} steps"
@@ -289,6 +301,8 @@ class PromptPanel(QWidget):
             index = 0
         self.preset.setItemText(index, text)
         tip = f"The sampling this model was measured best with: {sampler}, {steps} steps"
+        if both:
+            tip += f", then {upsample_sampler}, {upsample_steps} upsampler steps"
         self.preset.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
         if "guidance_scale" in sampling:
             self.guidance.setValue(float(sampling["guidance_scale"]))  # type: ignore[arg-type]
@@ -318,7 +332,7 @@ class PromptPanel(QWidget):
             "clip_guidance": v.clip_scale if v.clip else 0.0,
             "strength": self.strength.value() / 100,
             "base": StageSettings(sampler=v.sampler, steps=v.base_steps),
-            "upsample": StageSettings(sampler=v.sampler, steps=v.upsample_steps),
+            "upsample": StageSettings(sampler=v.upsample_sampler, steps=v.upsample_steps),
             "use_upsampler": v.upsample,
             "candidates": v.candidates,
             "seed": v.seed,
@@ -398,15 +412,19 @@ class PromptPanel(QWidget):
     def _preset_changed(self) -> None:
         preset = PRESETS.get(self.preset_name)
         if self.preset_name == MODEL and self._model_sampling is not None:
-            self.sampler.setCurrentText(self._model_sampling[0])
-            self.base_steps.setText(self._model_sampling[1])
-            self.upsample_steps.setText(self._model_sampling[2])
+            self._show_sampling(*self._model_sampling)
         elif preset is not None:
-            self.sampler.setCurrentText(preset.base.sampler)
-            self.base_steps.setText(preset.base.steps)
-            self.upsample_steps.setText(preset.upsample.steps)
+            self._show_sampling(
+                preset.base.sampler, preset.base.steps, preset.upsample.sampler, preset.upsample.steps
+            )
         self._update_state()
         self.settingsChanged.emit()
+
+    def _show_sampling(self, sampler: str, steps: str, upsample_sampler: str, upsample_steps: str) -> None:
+        self.sampler.setCurrentText(sampler)
+        self.base_steps.setText(steps)
+        self.upsample_sampler.setCurrentText(upsample_sampler)
+        self.upsample_steps.setText(upsample_steps)
 
     def _steps_edited(self, *_: object) -> None:
         """An Advanced field changed by hand: that is a custom setting unless it matches the preset."""
@@ -414,6 +432,7 @@ class PromptPanel(QWidget):
         current = (
             self.sampler.currentText(),
             self.base_steps.text().strip(),
+            self.upsample_sampler.currentText(),
             self.upsample_steps.text().strip(),
         )
         if self.preset_name == MODEL and self._model_sampling is not None:
@@ -422,6 +441,7 @@ class PromptPanel(QWidget):
             differs = preset is not None and current != (
                 preset.base.sampler,
                 preset.base.steps,
+                preset.upsample.sampler,
                 preset.upsample.steps,
             )
         if differs:
