@@ -270,5 +270,5 @@ def test_loading_runs_no_garbage_collection():
     assert during == []  # building the model alone allocates enough for several
     assert gc.isenabled()
     assert gc.get_freeze_count() > frozen  # the loaded model is left out of later collections
-    assert engine.precision == "float32 demo"
+    assert engine.precision == "float32 demo, float32 demo upsampler"
     assert len(collections) > len(during)  # collection works again after loading

@@ -35,7 +35,7 @@ def local():
 
 def test_info_describes_the_served_models(remote, served):
     assert remote.is_demo and "demo" in remote.description and served.url in remote.description
-    assert remote.inpainter.base.resolution == 32 and remote.inpainter.upsampler is None
+    assert remote.inpainter.base.resolution == 32 and remote.inpainter.upsampler.resolution == 128
     assert remote.limits == served.limits
     assert remote.sampling["sampler"] == "ancestral"
     assert remote.device_label.startswith("CPU")

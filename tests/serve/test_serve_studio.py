@@ -50,7 +50,11 @@ def test_the_studio_edits_through_the_server_with_live_previews(qtbot, studio):
     win.service.finished.connect(finished.append)
     assert win.generation.generate()
     qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
-    assert len(previews) == 6 and win.candidates.count == 2
+    stages = [(stage, step) for stage, step, *_ in previews]
+    assert stages == [("base", k) for k in range(1, 7)] + [("upsample", 1), ("upsample", 2)], (
+        "both stages live"
+    )
+    assert win.candidates.count == 2
     assert win.generation.apply()
     assert win.model.document.edits and (win.model.document.rgb != rgb).any()
     assert (
