@@ -31,6 +31,12 @@ def main() -> None:
     parser.add_argument("--upsample-steps", default=None)
     parser.add_argument("--upsample-sampler", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        default=list(STAGED_SHAPES),
+        help="named shapes, in turn (hexagons read as round)",
+    )
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--grid", type=Path, default=None, help="save the first 24 results as a PNG")
     args = parser.parse_args()
@@ -46,11 +52,11 @@ def main() -> None:
         steps=args.upsample_steps or str(sampling.get("upsample_steps", "fast27")),
     )
     guidance = float(sampling["guidance_scale"])
-    cases = staged_cases(args.cases, image_size=inpainter.upsampler.resolution)
+    cases = staged_cases(args.cases, image_size=inpainter.upsampler.resolution, shapes=args.shapes)
     result = measure_two_stage(inpainter, cases=cases, base=base, upsample=upsample, guidance=guidance)
     report = {
         "cases": len(cases),
-        "shapes": list(STAGED_SHAPES),
+        "shapes": args.shapes,
         "base": f"{base.sampler} {base.steps}",
         "upsample": f"{upsample.sampler} {upsample.steps}",
         "guidance": guidance,

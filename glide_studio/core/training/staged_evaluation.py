@@ -64,9 +64,14 @@ def read_shape(patch: np.ndarray, colour: str) -> tuple[str, float]:
     return shape_class(fill), fill
 
 
-def staged_cases(count: int, *, image_size: int, seed: int = 12345) -> list[AdherenceCase]:
+def staged_cases(
+    count: int, *, image_size: int, seed: int = 12345, shapes: Sequence[str] = STAGED_SHAPES
+) -> list[AdherenceCase]:
     """Held-out cases for the two-stage test: the same scenes and colours, shapes that read apart."""
-    return heldout_cases(count, image_size=image_size, seed=seed, shapes=STAGED_SHAPES)
+    unknown = [s for s in shapes if s not in _CLASS_OF]
+    if unknown:
+        raise ValueError(f"no shape check for {unknown[0]!r}; choose from {', '.join(_CLASS_OF)}")
+    return heldout_cases(count, image_size=image_size, seed=seed, shapes=shapes)
 
 
 @dataclass(frozen=True)
