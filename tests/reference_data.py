@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -39,7 +40,12 @@ def require_reference(folder: Path | None, environ: Mapping[str, str] = os.envir
         message = (
             f"GLIDE reference data not found (set {REFERENCE_ENV} or place it at ../shared/glide_reference)"
         )
-        if strict(environ):
-            pytest.fail(f"{message}; CI is set, so this fails instead of skipping", pytrace=False)
-        pytest.skip(message)
+        skip_or_fail(message, environ)
     return folder
+
+
+def skip_or_fail(message: str, environ: Mapping[str, str] = os.environ) -> NoReturn:
+    """Skip the test for a missing input, or fail it under CI."""
+    if strict(environ):
+        pytest.fail(f"{message}; CI is set, so this fails instead of skipping", pytrace=False)
+    pytest.skip(message)

@@ -68,35 +68,17 @@ def run_and_save(
     ``load(engine)`` gives (canvas RGB, mask, source picture); ``events(engine,
     request)`` runs the request.
     """
-    from glide_studio.core.generation.request import RequestError
-    from glide_studio.core.imaging.files import ImageError
-    from glide_studio.core.runtime.devices import DeviceError
-    from glide_studio.core.runtime.engine import EngineError
-    from glide_studio.core.text.tokenizer import TokenizerError
-    from glide_studio.core.weights.checkpoints import CheckpointError
-
     if args.output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         return _inpaint._fail(f"{args.output}: unsupported output type; use .png, .jpg or .webp", 2)
     problem = _inpaint._check_before_loading(args)
     if problem:
         return _inpaint._fail(problem)
-    from glide_studio.core.remote.client import RemoteError
-
     try:
         engine = _inpaint.open_engine(args)
         canvas, mask, source = load(engine)
         request = _inpaint._build_request(args, engine, canvas, mask)
         finished = _inpaint.stream_events(events(engine, request))
-    except (
-        ImageError,
-        RequestError,
-        CheckpointError,
-        EngineError,
-        DeviceError,
-        TokenizerError,
-        RemoteError,
-        ValueError,
-    ) as exc:
+    except (*_inpaint.user_errors(), ValueError) as exc:
         return _inpaint._fail(str(exc))
     except KeyboardInterrupt:
         return _inpaint._fail("cancelled", 130)

@@ -279,14 +279,22 @@ def stream_events(events: Any) -> Any:
     return finished
 
 
-def run(args: argparse.Namespace) -> int:
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports as one line (bad files, settings, models, server), imported
+    only once a command runs so that ``--help`` stays free of torch."""
     from glide_studio.core.generation.request import RequestError
-    from glide_studio.core.imaging.files import ImageError, load_image, load_mask
+    from glide_studio.core.imaging.files import ImageError
     from glide_studio.core.remote.client import RemoteError
     from glide_studio.core.runtime.devices import DeviceError
     from glide_studio.core.runtime.engine import EngineError
     from glide_studio.core.text.tokenizer import TokenizerError
     from glide_studio.core.weights.checkpoints import CheckpointError
+
+    return (ImageError, RequestError, CheckpointError, EngineError, DeviceError, TokenizerError, RemoteError)
+
+
+def run(args: argparse.Namespace) -> int:
+    from glide_studio.core.imaging.files import load_image, load_mask
 
     suffix = args.output.suffix.lower()
     if suffix not in (".png", ".jpg", ".jpeg", ".webp"):
@@ -302,15 +310,7 @@ def run(args: argparse.Namespace) -> int:
         engine = open_engine(args)
         request = _build_request(args, engine, source.rgb, mask)
         finished = stream_events(engine.inpainter.run(request))
-    except (
-        ImageError,
-        RequestError,
-        CheckpointError,
-        EngineError,
-        DeviceError,
-        TokenizerError,
-        RemoteError,
-    ) as exc:
+    except user_errors() as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("cancelled", 130)

@@ -89,16 +89,22 @@ def test_transparent_pictures_are_drawn_on_a_checkerboard(qtbot, window):
     assert shot.pixelColor(right).getRgb()[:3] == (255, 0, 0)
 
 
-def test_the_demo_model_shows_its_own_sampling_and_no_upsampler(qtbot, window):
-    info = EngineInfo(
-        description="built-in demo model",
+def _demo_info(*, upsample_resolution: int | None, sampling: dict) -> EngineInfo:
+    return EngineInfo(
+        description="built-in demo models",
         device_label="CPU",
         is_demo=True,
         missing=(),
         threads=1,
         base_resolution=32,
-        upsample_resolution=None,
-        sampling={"sampler": "ancestral", "steps": "50", "guidance_scale": 3.0},
+        upsample_resolution=upsample_resolution,
+        sampling=sampling,
+    )
+
+
+def test_the_demo_model_shows_its_own_sampling_and_no_upsampler(qtbot, window):
+    info = _demo_info(
+        upsample_resolution=None, sampling={"sampler": "ancestral", "steps": "50", "guidance_scale": 3.0}
     )
     window.models.on_engine_ready(info)
     panel = window.prompt_panel
@@ -112,13 +118,7 @@ def test_the_demo_model_shows_its_own_sampling_and_no_upsampler(qtbot, window):
 
 
 def test_the_two_stage_demo_offers_its_own_upsampler_steps_and_size(qtbot, window):
-    info = EngineInfo(
-        description="built-in demo models",
-        device_label="CPU",
-        is_demo=True,
-        missing=(),
-        threads=1,
-        base_resolution=32,
+    info = _demo_info(
         upsample_resolution=128,
         sampling={
             "sampler": "ancestral",

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 from serve_helpers import LIMITS, TOKEN, Served
 
+from reference_data import strict
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -25,7 +27,7 @@ def _import_ray():
         import ray
         from ray import serve
     except ImportError as exc:
-        if os.environ.get("CI"):
+        if strict():
             raise RuntimeError(f"ray[serve] must be installed in CI: {exc}") from exc
         pytest.skip('ray[serve] is not installed (pip install -e ".[serve]")')
     return ray, serve
