@@ -5,6 +5,15 @@ a weights folder under their released names and loaded the way the app loads the
 (memory-mapped), so load time and resident memory are realistic too.
 
     python benchmarks/edit_speed.py [--presets balanced,fast] [--device cpu] [--weights-dir /tmp/glide-random]
+        [--prepare] [--candidates 4 --in-turn on|off]
+
+``--prepare``: before each run, what the studio does while the user types
+(``Inpainter.prepare``: the prompt encoded, each model run once at the run's
+batch size), timed on its own; the run's first preview then waits only for
+its first step. Without it the first run also pays the one-off costs.
+``--in-turn on|off``: make the candidates one after the other or as one batch
+(default: what the engine chose, in turn on a CPU); the time to the first
+finished candidate is reported beside the whole run's.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import numpy as np
 import torch
 from common import emit, machine, peak_rss_mb, random_released_model, rss_mb
 
-from glide_studio.core.generation.events import Finished, Preview
+from glide_studio.core.generation.events import Candidate, Finished, Preview
 from glide_studio.core.generation.presets import PRESETS
 from glide_studio.core.generation.request import EditRequest
 from glide_studio.core.runtime.devices import choose_device
@@ -49,7 +58,9 @@ def photo() -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def run_preset(engine, name: str, device: torch.device) -> dict:
+def run_preset(
+    engine, name: str, device: torch.device, *, prepare: bool = False, candidates: int = 1
+) -> dict:
     preset = PRESETS[name]
     image, mask = photo()
     request = EditRequest(
@@ -59,19 +70,31 @@ def run_preset(engine, name: str, device: torch.device) -> dict:
         base=preset.base,
         upsample=preset.upsample,
         seed=1,
+        candidates=candidates,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    prepare_seconds = None
+    if prepare:
+        start = time.perf_counter()
+        engine.inpainter.prepare(
+            prompt=request.prompt, candidates=request.candidates, guidance_scale=request.guidance_scale
+        )
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        prepare_seconds = time.perf_counter() - start
     stage_times: dict[str, float] = {}
     start = time.perf_counter()
     last = start
-    first_preview = None
+    first_preview = first_candidate = None
     for event in engine.inpainter.run(request):
         if isinstance(event, Preview):
             now = time.perf_counter()
             first_preview = first_preview or now - start
             stage_times[event.stage] = stage_times.get(event.stage, 0.0) + now - last
             last = now
+        elif isinstance(event, Candidate):
+            first_candidate = first_candidate or time.perf_counter() - start
         elif isinstance(event, Finished):
             total = time.perf_counter() - start
     result = {
@@ -79,7 +102,11 @@ def run_preset(engine, name: str, device: torch.device) -> dict:
         "base": f"{preset.base.sampler} {preset.base.steps}",
         "upsample": f"{preset.upsample.sampler} {preset.upsample.steps}",
         "seconds": total,
+        "candidates": candidates,
+        "in_turn": engine.inpainter.in_turn,
         "first_preview_s": first_preview,
+        "first_candidate_s": first_candidate,
+        "prepare_s": prepare_seconds,
         "stage_seconds": stage_times,
         "peak_rss_mb": peak_rss_mb(),
         "rss_mb_after": rss_mb(),
@@ -121,6 +148,9 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--weights-dir", type=Path, default=Path("/tmp/glide-random-weights"))
     parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16 or float16")
+    parser.add_argument("--prepare", action="store_true", help="prepare each run first, as the studio does")
+    parser.add_argument("--candidates", type=int, default=1)
+    parser.add_argument("--in-turn", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--write-weights-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write_weights_only:
@@ -141,7 +171,12 @@ def main() -> None:
     load_seconds = time.perf_counter() - start
     rss_after_load = rss_mb()
     peak_after_load = peak_rss_mb()
-    runs = [run_preset(engine, name, device) for name in args.presets.split(",")]
+    if args.in_turn != "auto":
+        engine.inpainter.in_turn = args.in_turn == "on"
+    runs = [
+        run_preset(engine, name, device, prepare=args.prepare, candidates=args.candidates)
+        for name in args.presets.split(",")
+    ]
     emit(
         {
             "machine": machine(),

@@ -4,7 +4,12 @@ Prints JSON: text encoding time, per-step (denoise) time, GFLOP per forward
 counted by torch's flop counter, and the achieved rate next to a matmul
 measured in the same run.
 
-    python benchmarks/forward_speed.py [--device cpu|cuda] [--repeat 3] [--channels-last]
+    python benchmarks/forward_speed.py [--device cpu|cuda] [--repeat 3] [--channels-last] [--candidates 1,4]
+
+Each model runs in the precision the engine gives it (``--precision auto``: bf16 for the
+upsampler on CPUs with native bf16). ``--candidates``: batch sizes as a run of that many
+candidates makes them (the base model's guided pair per candidate), with the time per
+candidate, to see whether a batch is cheaper per row than its rows one at a time.
 """
 
 from __future__ import annotations
@@ -65,18 +70,26 @@ def main() -> None:
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"])
     parser.add_argument("--models", default="base-inpaint,upsample-inpaint")
     parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16 or float16")
+    parser.add_argument("--candidates", default="1", help="comma-separated candidate counts")
     args = parser.parse_args()
     device = choose_device(args.device)
-    dtype = choose_dtype(device, args.precision)
-    batches = {"base-inpaint": 2, "upsample-inpaint": 1}
-    results = [
-        bench_model(name, batches[name], device=device, dtype=dtype, repeat=args.repeat, layout=args.layout)
-        for name in args.models.split(",")
-    ]
-    rate = matmul_gflops(device=device, dtype=dtype)
-    for r in results:
-        r["fraction_of_matmul"] = r["achieved_gflops"] / rate
-    emit({"machine": machine(), "dtype": str(dtype), "matmul_gflops": rate, "models": results})
+    rows = {"base-inpaint": 2, "upsample-inpaint": 1}
+    results = []
+    for name in args.models.split(","):
+        dtype = choose_dtype(device, args.precision, variant=name)
+        for count in (int(c) for c in args.candidates.split(",")):
+            result = bench_model(
+                name, rows[name] * count, device=device, dtype=dtype, repeat=args.repeat, layout=args.layout
+            )
+            rate = matmul_gflops(device=device, dtype=dtype)
+            result.update(
+                dtype=str(dtype),
+                candidates=count,
+                median_s_per_candidate=result["denoise"]["median_s"] / count,
+                fraction_of_matmul=result["achieved_gflops"] / rate,
+            )
+            results.append(result)
+    emit({"machine": machine(), "models": results})
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ lake); with only the built-in demo model it edits the bundled shapes scene
 neither, the tiny random test models run on the landscape (their previews
 are coloured noise: they show the mechanics, not the quality).
 ``--sample-only`` just (re)writes glide_studio/resources/samples/lakeside.png.
+``--in-turn --candidate K``: make the candidates one after the other (what the
+released models do on a CPU) and capture during candidate K's run.
 """
 
 from __future__ import annotations
@@ -154,7 +156,9 @@ def _paint_circle_mask(window) -> None:
     window.canvas.maskEdited.emit(stroke.finish(), "Brush stroke")
 
 
-def take(output: Path, *, at_step: int, stage: str = "base") -> int:
+def take(
+    output: Path, *, at_step: int, stage: str = "base", in_turn: bool = False, candidate: int = 0
+) -> int:
     from PySide6.QtCore import QTimer
 
     from glide_studio.qt.app import create_application
@@ -165,6 +169,8 @@ def take(output: Path, *, at_step: int, stage: str = "base") -> int:
     settings = temporary_settings(Path(tempfile.mkdtemp()) / "settings.ini")
     engine = _real_engine()
     shapes = engine is not None and engine.is_demo
+    if engine is not None and in_turn:
+        engine.inpainter.in_turn = True
     window = MainWindow(settings=settings, engine_factory=lambda: _factory(engine))
     window.setGeometry(0, 0, 1600, 1000)
     window.show()
@@ -191,14 +197,16 @@ def take(output: Path, *, at_step: int, stage: str = "base") -> int:
         window.generation.cancel()
         QTimer.singleShot(500, window.close)
 
-    def on_preview(event_stage: str, step: int, total: int, _event: object) -> None:
-        if event_stage == stage and step == at_step:
+    def on_preview(event_stage: str, step: int, total: int, event: object) -> None:
+        if event_stage == stage and step == at_step and getattr(event, "first", 0) == candidate:
             QTimer.singleShot(400, capture)
 
     window.service.preview.connect(on_preview)
     window.service.engineReady.connect(lambda _info: QTimer.singleShot(300, window.generation.generate))
     QTimer.singleShot(180_000, app.quit)
     app.exec()
+    window.service.shutdown()
+    window.service.wait_stopped(10_000)  # the model thread must end before its QThread is freed
     if result["code"]:
         print(f"no screenshot: the run never reached {stage} step {at_step}", file=sys.stderr)
     return result["code"]
@@ -210,12 +218,16 @@ def main() -> int:
     parser.add_argument("--sample-only", action="store_true")
     parser.add_argument("--at-step", type=int, default=29, help="the step to capture")
     parser.add_argument("--stage", choices=("base", "upsample"), default="base", help="the stage to capture")
+    parser.add_argument("--in-turn", action="store_true", help="make the candidates one after the other")
+    parser.add_argument("--candidate", type=int, default=0, help="with --in-turn: whose run to capture")
     args = parser.parse_args()
     if args.sample_only:
         print(make_sample())
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    return take(args.output, at_step=args.at_step, stage=args.stage)
+    return take(
+        args.output, at_step=args.at_step, stage=args.stage, in_turn=args.in_turn, candidate=args.candidate
+    )
 
 
 if __name__ == "__main__":

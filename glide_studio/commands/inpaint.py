@@ -258,15 +258,20 @@ def stream_events(events: Any) -> Any:
     from glide_studio.core.generation.events import Cancelled, Failed, Finished, Preview, Started
     from glide_studio.core.remote.client import RemoteError
 
-    bar, finished = None, None
+    bar, finished, count = None, None, 1
     for event in events:
-        if isinstance(event, Started) and event.prompt_truncated:
-            print("warning: the prompt is too long; its end was ignored", file=sys.stderr)
+        if isinstance(event, Started):
+            count = len(event.seeds)
+            if event.prompt_truncated:
+                print("warning: the prompt is too long; its end was ignored", file=sys.stderr)
         elif isinstance(event, Preview):
             if bar is None or event.step == 1:
                 if bar is not None:
                     bar.close()
-                bar = tqdm(total=event.total, desc=event.stage, unit="step", file=sys.stderr)
+                # Candidates made in turn (on a CPU) each run every stage: say whose bar it is.
+                alone = len(event.images) < count
+                desc = f"{event.stage} {event.first + 1}/{count}" if alone else event.stage
+                bar = tqdm(total=event.total, desc=desc, unit="step", file=sys.stderr)
             bar.update(1)
         elif isinstance(event, Finished):
             finished = event

@@ -279,9 +279,11 @@ class GenerationController(QObject):
             return
         now = time.perf_counter()
         self._clock.step(stage, step, now)
-        self._panel.show_progress(
-            self._clock.fraction(stage, step), self._clock.describe(stage, step, total, now)
-        )
+        text = self._clock.describe(stage, step, total, now)
+        count = run.request.candidates
+        if len(event.images) < count:  # candidates made in turn: say whose step this is
+            text = f"Candidate {event.first + 1} of {count} · {text}"
+        self._panel.show_progress(self._clock.fraction(stage, step), text)
         self._pending = event
         if not self._frame_timer.isActive():
             wait = MIN_FRAME_INTERVAL_MS - (now - self._last_frame) * 1000
@@ -294,11 +296,11 @@ class GenerationController(QObject):
             return
         self._last_frame = time.perf_counter()
         self._shown = event
-        images = [rgba_to_qimage(image) for image in event.images]
-        selected = max(0, min(run.selected, len(images) - 1))
-        if run.candidate(selected) is None:
-            self._canvas.show_preview(images[selected], event.box)
-        for k, image in enumerate(images):
+        # Candidates made in turn each send their own previews (``first`` says whose).
+        images = {event.first + i: rgba_to_qimage(image) for i, image in enumerate(event.images)}
+        if run.selected in images and run.candidate(run.selected) is None:
+            self._canvas.show_preview(images[run.selected], event.box)
+        for k, image in images.items():
             if run.candidate(k) is None:
                 self._strip.set_thumbnail(k, self._thumbnail(run, image))
         self.frameDrawn.emit()
@@ -307,7 +309,10 @@ class GenerationController(QObject):
         self._feed(cand)
         run = self.run
         if run is not None:
-            self._strip.set_thumbnail(cand.index, self._thumbnail(run, rgb_to_qimage(cand.patch), cand.box))
+            picture = rgb_to_qimage(cand.patch)
+            self._strip.set_thumbnail(cand.index, self._thumbnail(run, picture, cand.box))
+            if cand.index == run.selected:  # done before the others (candidates made in turn)
+                self._canvas.show_preview(picture, cand.box)
 
     def _on_finished(self, event: Finished) -> None:
         self._end_frames()

@@ -42,6 +42,7 @@ from .models_controller import ModelsController
 from .panels.candidates import CandidatesStrip
 from .panels.history_panel import HistoryPanel
 from .panels.prompt_panel import PromptPanel
+from .preparation import RunPreparation
 from .recovery import RecoveryController
 from .session_model import SessionModel
 from .settings import Settings
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
             strip=self.candidates,
             parent=self,
         )
+        self.preparation = RunPreparation(service=self.service, panel=self.prompt_panel, parent=self)
         self.recovery = RecoveryController(
             model=self.model, folder=data_folder or autosave_folder(), parent=self
         )

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.generation.cancel import CancelToken
+from ..core.generation.cancel import CancelToken, RunCancelled
 from ..core.generation.events import Cancelled, Candidate, Failed, Finished, Preview, Started
 from ..core.generation.request import EditRequest, RequestError
 
@@ -158,6 +158,22 @@ class GenerationWorker(QObject):
             return
         self.engineReady.emit(EngineInfo.of(self._engine, self._threads))
 
+    @Slot(object, object)
+    def prepare(self, settings: dict[str, Any], token: CancelToken) -> None:
+        """Encode the prompt and run each model once at the coming run's batch size while
+        the user is still painting or typing (``Inpainter.prepare``), so that Generate's
+        first preview does not wait for it. Stops within one model block when a run is
+        queued; a failure here is only logged (the run itself reports what is wrong)."""
+        prepare = getattr(getattr(self._engine, "inpainter", None), "prepare", None)
+        if prepare is None or token.cancelled:
+            return
+        try:
+            prepare(**settings, cancel=token)
+        except RunCancelled:
+            pass
+        except Exception:
+            log.exception("preparing for a run failed")
+
     @Slot()
     def reload(self) -> None:
         """Forget the loaded engine and load again (after weights were downloaded)."""
@@ -251,10 +267,12 @@ class InpaintService(QObject):
     _requestLoad = Signal()
     _requestReload = Signal()
     _requestRun = Signal(object, object, bool)
+    _requestPrepare = Signal(object, object)
 
     def __init__(self, factory: EngineFactory, *, threads: int | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self._token: CancelToken | None = None
+        self._prepare_token: CancelToken | None = None
         self._thread = QThread()
         self._thread.setObjectName("glide-model")
         self._worker = GenerationWorker(factory, threads or worker_threads())
@@ -269,6 +287,7 @@ class InpaintService(QObject):
         self._requestLoad.connect(w.load)
         self._requestReload.connect(w.reload)
         self._requestRun.connect(w.generate)
+        self._requestPrepare.connect(w.prepare)
         w.engineReady.connect(self._on_engine_ready)
         w.engineFailed.connect(self.engineFailed)
         w.started.connect(self.started)
@@ -298,16 +317,34 @@ class InpaintService(QObject):
 
     def reload(self) -> None:
         self.engine = None
+        self._stop_preparing()
         self._requestReload.emit()
 
     def generate(self, request: EditRequest, *, outpaint: bool = False) -> bool:
         """Queue a run; False (and nothing queued) while another run is still going."""
         if self.busy or not self._thread.isRunning():
             return False
+        self._stop_preparing()
         self._token = CancelToken()
         self.busyChanged.emit(True)
         self._requestRun.emit(request, self._token, outpaint)
         return True
+
+    def prepare(self, **settings: Any) -> bool:
+        """Queue ``GenerationWorker.prepare`` for a run with these settings (``prompt``,
+        ``candidates``, ``guidance_scale``, ``clip_guidance``, ``use_upsampler``), replacing
+        any preparation not done yet; False while the models are not loaded or a run is going."""
+        if self.busy or self.engine is None or not self._thread.isRunning():
+            return False
+        self._stop_preparing()
+        self._prepare_token = CancelToken()
+        self._requestPrepare.emit(dict(settings), self._prepare_token)
+        return True
+
+    def _stop_preparing(self) -> None:
+        if self._prepare_token is not None:
+            self._prepare_token.cancel()
+            self._prepare_token = None
 
     def cancel(self) -> None:
         """Ask the run to stop (inside the current step where the engine allows); ``cancelled`` follows."""
@@ -320,6 +357,7 @@ class InpaintService(QObject):
 
     def shutdown(self) -> None:
         """Cancel any run and ask the model thread to end; never blocks (``stopped`` follows)."""
+        self._stop_preparing()
         self.cancel()
         if self._thread.isRunning():
             self._thread.quit()

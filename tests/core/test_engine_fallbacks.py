@@ -111,6 +111,8 @@ def test_missing_upsampler_is_stated_and_not_recorded(photo, tmp_path, no_cache,
     save_checkpoint(weights / "base_inpaint.pt", random_model(TINY_BASE, seed=1), options=TINY_BASE)
     engine = load_engine(weights_dir=weights, device="cpu")
     assert engine.inpainter.upsampler is None and not engine.is_demo
+    # The released models on a CPU make candidates in turn; the small demo model batches them.
+    assert engine.inpainter.in_turn and not load_engine(device="cpu", demo=True).inpainter.in_turn
     assert "upsample_inpaint.pt is not in" in engine.notice
     status = main(inpaint_args(photo, "-o", str(photo / "out.png"), "--weights-dir", str(weights)))
     out = capsys.readouterr()
@@ -119,6 +121,12 @@ def test_missing_upsampler_is_stated_and_not_recorded(photo, tmp_path, no_cache,
     text = load_image(photo / "out.png").text
     assert text["steps"] == "2" and "upsample" not in text["parameters"]
     assert not any(key.startswith("upsample") for key in text)
+    # Two candidates, made in turn: one progress bar per candidate, each named.
+    two = ("-o", str(photo / "two.png"), "--weights-dir", str(weights), "--candidates", "2")
+    args = inpaint_args(photo, *two)
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "base 1/2" in err and "base 2/2" in err
 
 
 def test_help_shows_the_defaults_that_apply(capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 
@@ -71,3 +73,19 @@ def apply_pixels(win: MainWindow, box: Box, pixels: np.ndarray, *, prompt: str =
     session.handle(Started(stages=("base",), steps=(1,), seeds=(seed,), box=box))
     session.handle(Finished(candidates=(cand,), seconds=0.0))
     return session.apply(0)
+
+
+def window_with(qtbot, settings, tmp_path, inpainter) -> MainWindow:
+    """A shown window whose engine is ``inpainter`` (its own, not the session's tiny one), loaded."""
+
+    def load():
+        return SimpleNamespace(
+            inpainter=inpainter, description="tiny test model", device_label="CPU", is_demo=False, missing=()
+        )
+
+    win = MainWindow(settings=settings, engine_factory=load, data_folder=tmp_path / "autosave")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.service.engine is not None, timeout=30_000)
+    return win

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from qt_helpers import fast_settings, open_photo, paint_box
+from qt_helpers import fast_settings, open_photo, paint_box, window_with
 
 from glide_studio.core.imaging.region import Box
 from glide_studio.core.pipeline.compositing import plan_region
 from glide_studio.qt.main_window import MainWindow
+from tiny_models import tiny_inpainter
 
 RUN_TIMEOUT = 90_000
 
@@ -251,3 +252,38 @@ def test_region_overhanging_a_panorama_previews_and_applies(qtbot, window):
     assert window.generation.apply()
     changed = (doc.rgb != before).any(axis=2)
     assert changed[mask].any() and not (changed & ~_touched(before, mask)).any()
+
+
+def test_candidates_made_in_turn_fill_their_own_slots_and_show_each_when_done(qtbot, settings, tmp_path):
+    inpainter = tiny_inpainter(upsampler=False)
+    inpainter.in_turn = True  # what the engine chooses for the released models on a CPU
+    win = window_with(qtbot, settings, tmp_path, inpainter)
+    open_photo(win)
+    paint_box(win, Box(40, 30, 90, 80))
+    fast_settings(win, base="4", candidates=3)
+    events = _record(win)
+    drawn: list[tuple[str, object]] = []
+    show_thumbnail, show_preview = win.candidates.set_thumbnail, win.canvas.show_preview
+    win.candidates.set_thumbnail = lambda k, pixmap: (drawn.append(("thumb", k)), show_thumbnail(k, pixmap))
+    win.canvas.show_preview = lambda image, box: (drawn.append(("canvas", box)), show_preview(image, box))
+    win.service.candidate.connect(lambda c: drawn.append(("candidate", c.index)))
+    statuses: list[str] = []
+    show_progress = win.prompt_panel.show_progress
+    win.prompt_panel.show_progress = lambda f, text: (statuses.append(text), show_progress(f, text))
+    assert win.generation.generate()
+    qtbot.waitUntil(lambda: bool(events.finished), timeout=RUN_TIMEOUT)
+
+    assert [ev.first for *_, ev in events.previews] == [0] * 4 + [1] * 4 + [2] * 4
+    assert win.candidates.count == 3 and [c.index for c in events.candidates] == [0, 1, 2]
+    # Each slot got live thumbnails before its candidate arrived, and none after.
+    for k in range(3):
+        arrived = drawn.index(("candidate", k))
+        assert ("thumb", k) in drawn[:arrived]
+    # The selected first candidate is shown in place as soon as it is done, while the others run
+    # (the window's handlers see each candidate before this test's recorder does).
+    first_done = drawn.index(("candidate", 0))
+    assert drawn[first_done - 1] == ("canvas", events.candidates[0].box)
+    assert ("canvas", events.candidates[0].box) not in drawn[: drawn.index(("thumb", 0))]
+    assert win.prompt_panel.progress.value() == win.prompt_panel.progress.maximum()
+    statuses = [t for t in statuses if t.startswith("Candidate")]
+    assert statuses[0].startswith("Candidate 1 of 3 · ") and statuses[-1].startswith("Candidate 3 of 3 · ")

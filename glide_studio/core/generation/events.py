@@ -2,9 +2,12 @@
 
 Order: ``Started``, then for each stage its ``Preview`` events (one per
 sampling step), then one ``Candidate`` per result, then ``Finished``. A run
-whose cancel token is set ends with ``Cancelled`` (keeping the candidates that
-were already complete); a consumer may also simply stop iterating. ``Failed``
-is what a remote run reports instead of raising.
+that makes its candidates in turn (large models on a CPU; outpainting) repeats
+the stages once per candidate, ``Started`` lists every repetition, and each
+candidate follows its own last preview. A run whose cancel token is set ends
+with ``Cancelled`` (keeping the candidates that were already complete); a
+consumer may also simply stop iterating. ``Failed`` is what a remote run
+reports instead of raising.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ __all__ = ["Cancelled", "Candidate", "Event", "Failed", "Finished", "Preview", "
 @dataclass(frozen=True)
 class Started:
     stages: tuple[str, ...]
-    """Stage names in running order, e.g. ("base", "upsample")."""
+    """Stage names in running order, e.g. ("base", "upsample"); repeated when the
+    candidates are made in turn."""
     steps: tuple[int, ...]
     """Sampling steps of each stage."""
     seeds: tuple[int, ...]
@@ -41,6 +45,9 @@ class Preview:
     images: tuple[np.ndarray, ...]
     """One RGBA uint8 image per candidate at model resolution: the current predicted
     x0, with alpha = the feathered edit mask, to be drawn scaled onto ``box``."""
+    first: int = 0
+    """The candidate that ``images[0]`` shows (the others follow it); above 0 when
+    candidates are made in turn, each with its own previews."""
 
 
 class Candidate:

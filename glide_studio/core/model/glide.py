@@ -39,6 +39,17 @@ class TextEncoding:
     def rows(self, index: slice) -> TextEncoding:
         return TextEncoding(proj=self.proj[index], kv=tuple((k[index], v[index]) for k, v in self.kv))
 
+    @staticmethod
+    def cat(parts: list[TextEncoding]) -> TextEncoding:
+        """The rows of several encodings, in order (prompts encoded one by one, then batched)."""
+        if len(parts) == 1:
+            return parts[0]
+        kv = tuple(
+            (torch.cat([p.kv[i][0] for p in parts]), torch.cat([p.kv[i][1] for p in parts]))
+            for i in range(len(parts[0].kv))
+        )
+        return TextEncoding(proj=torch.cat([p.proj for p in parts]), kv=kv)
+
 
 @dataclass(frozen=True)
 class Conditioning:
@@ -217,29 +228,38 @@ class GlideModel(nn.Module):
     def condition(
         self,
         *,
-        tokens: Tensor,
-        mask: Tensor,
+        tokens: Tensor | None = None,
+        mask: Tensor | None = None,
+        text: TextEncoding | None = None,
         inpaint_image: Tensor | None = None,
         inpaint_mask: Tensor | None = None,
         low_res: Tensor | None = None,
         size: int | None = None,
     ) -> Conditioning:
-        """Prepare everything constant over a sampling run (``inpaint_mask``: 1 = known)."""
+        """Prepare everything constant over a sampling run (``inpaint_mask``: 1 = known).
+
+        The prompt comes as ``tokens`` and ``mask``, or already encoded as ``text``
+        (``encode_text``; the pipeline keeps recent prompts' encodings)."""
+        if text is None:
+            if tokens is None or mask is None:
+                raise ValueError("condition needs tokens and mask, or an encoded text")
+            text = self.encode_text(tokens, mask)
         size = size or self.config.image_size
-        batch = tokens.shape[0]
+        batch = text.batch
+        device = text.proj.device
         extra: list[Tensor] = []
         if self.config.inpaint:
             if inpaint_mask is None:
-                inpaint_mask = torch.zeros(batch, 1, size, size, device=tokens.device)
+                inpaint_mask = torch.zeros(batch, 1, size, size, device=device)
             if inpaint_image is None:
-                inpaint_image = torch.zeros(batch, 3, size, size, device=tokens.device)
+                inpaint_image = torch.zeros(batch, 3, size, size, device=device)
             extra += [inpaint_image * inpaint_mask, inpaint_mask]
         if self.config.super_res:
             if low_res is None:
                 raise ValueError("the super-resolution model needs low_res")
             extra.append(F.interpolate(low_res.float(), (size, size), mode="bilinear", align_corners=False))
         return Conditioning(
-            text=self.encode_text(tokens, mask),
+            text=text,
             extra=torch.cat(extra, dim=1).to(self.dtype) if extra else None,
         )
 

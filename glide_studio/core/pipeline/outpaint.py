@@ -178,6 +178,7 @@ def outpaint(
                         total=event.total,
                         box=_shifted(event.box, square),
                         images=event.images,
+                        first=index,
                     )
                 elif isinstance(event, Cancelled):
                     yield Cancelled(candidates=tuple(done), seconds=time.perf_counter() - start)

@@ -247,6 +247,7 @@ def event_to_wire(event: Event, *, preview_format: str = "WEBP") -> dict[str, An
             "total": event.total,
             "box": _box(event.box),
             "images": images,
+            "first": event.first,
         }
     if isinstance(event, Candidate):
         return {
@@ -285,6 +286,7 @@ def event_from_wire(
             total=int(data["total"]),
             box=Box(*data["box"]),
             images=images,
+            first=int(data.get("first", 0)),
         )
     if kind == "candidate":
         patch = decode_picture(
