@@ -157,7 +157,13 @@ def _paint_circle_mask(window) -> None:
 
 
 def take(
-    output: Path, *, at_step: int, stage: str = "base", in_turn: bool = False, candidate: int = 0
+    output: Path,
+    *,
+    at_step: int,
+    stage: str = "base",
+    in_turn: bool = False,
+    candidate: int = 0,
+    wait: float = 0.3,
 ) -> int:
     from PySide6.QtCore import QTimer
 
@@ -202,7 +208,8 @@ def take(
             QTimer.singleShot(400, capture)
 
     window.service.preview.connect(on_preview)
-    window.service.engineReady.connect(lambda _info: QTimer.singleShot(300, window.generation.generate))
+    later = round(wait * 1000)
+    window.service.engineReady.connect(lambda _info: QTimer.singleShot(later, window.generation.generate))
     QTimer.singleShot(180_000, app.quit)
     app.exec()
     window.service.shutdown()
@@ -220,13 +227,19 @@ def main() -> int:
     parser.add_argument("--stage", choices=("base", "upsample"), default="base", help="the stage to capture")
     parser.add_argument("--in-turn", action="store_true", help="make the candidates one after the other")
     parser.add_argument("--candidate", type=int, default=0, help="with --in-turn: whose run to capture")
+    parser.add_argument("--wait", type=float, default=0.3, help="seconds from loading to Generate")
     args = parser.parse_args()
     if args.sample_only:
         print(make_sample())
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
     return take(
-        args.output, at_step=args.at_step, stage=args.stage, in_turn=args.in_turn, candidate=args.candidate
+        args.output,
+        at_step=args.at_step,
+        stage=args.stage,
+        in_turn=args.in_turn,
+        candidate=args.candidate,
+        wait=args.wait,
     )
 
 

@@ -79,6 +79,7 @@ class GenerationController(QObject):
         service.failed.connect(self._on_failed)
         service.cancelled.connect(self._on_cancelled)
         service.busyChanged.connect(self._on_busy)
+        service.prepared.connect(self._clock.expect)  # step times before any run: a better first estimate
         panel.generateRequested.connect(self.generate)
         panel.cancelRequested.connect(self.cancel)
         strip.selected.connect(self.select)
@@ -87,6 +88,11 @@ class GenerationController(QObject):
         model.runChanged.connect(self._on_run_changed)
         model.historyChanged.connect(self._on_run_changed)
         model.sessionReplaced.connect(self._on_session_replaced)
+
+    @property
+    def clock(self) -> ProgressClock:
+        """The run's progress estimate (read by tests and diagnostics)."""
+        return self._clock
 
     @property
     def running(self) -> bool:

@@ -135,6 +135,8 @@ class GenerationWorker(QObject):
     failed = Signal(str)
     cancelled = Signal(object)
     """core ``Cancelled`` with the candidates that were complete."""
+    prepared = Signal(object)
+    """Seconds of each stage's first step at the coming run's batch size (``prepare``)."""
 
     def __init__(self, factory: EngineFactory, threads: int) -> None:
         super().__init__()
@@ -168,11 +170,14 @@ class GenerationWorker(QObject):
         if prepare is None or token.cancelled:
             return
         try:
-            prepare(**settings, cancel=token)
+            step_seconds = prepare(**settings, cancel=token)
         except RunCancelled:
-            pass
+            return
         except Exception:
             log.exception("preparing for a run failed")
+            return
+        if step_seconds:
+            self.prepared.emit(dict(step_seconds))
 
     @Slot()
     def reload(self) -> None:
@@ -261,6 +266,7 @@ class InpaintService(QObject):
     failed = Signal(str)
     cancelled = Signal(object)
     busyChanged = Signal(bool)
+    prepared = Signal(object)
     stopped = Signal()
     """The model thread has ended (after ``shutdown``)."""
 
@@ -293,6 +299,7 @@ class InpaintService(QObject):
         w.started.connect(self.started)
         w.preview.connect(self.preview)
         w.candidate.connect(self.candidate)
+        w.prepared.connect(self.prepared)
         for source, target in (
             (w.finished, self.finished),
             (w.failed, self.failed),

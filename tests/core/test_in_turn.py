@@ -75,7 +75,7 @@ def test_a_single_candidate_and_preparation_run_at_one_rows_size():
     inpainter = tiny_inpainter()
     inpainter.in_turn = True
     inpainter.prepare(prompt="a blue door", candidates=4, guidance_scale=3.0)
-    assert inpainter.base.warmed == {2} and inpainter.upsampler.warmed == {1}
+    assert set(inpainter.base.warmed) == {2} and set(inpainter.upsampler.warmed) == {1}
     events = list(inpainter.run(_request(candidates=1)))
     assert events[0].stages == ("base", "upsample")
     assert all(e.first == 0 for e in events if isinstance(e, Preview))

@@ -85,8 +85,10 @@ def test_a_repeated_prompt_is_not_encoded_again_and_gives_the_same_pixels(monkey
 def test_prepare_encodes_and_warms_each_stage_at_the_runs_batch_size(monkeypatch):
     inpainter = tiny_inpainter()
     prepared = tiny_inpainter()
-    prepared.prepare(prompt="a red barn", candidates=2, guidance_scale=5.0)
-    assert prepared.base.warmed == {4} and prepared.upsampler.warmed == {2}  # 2 × (prompt, empty)
+    step_seconds = prepared.prepare(prompt="a red barn", candidates=2, guidance_scale=5.0)
+    assert set(step_seconds) == {"base", "upsample"} and all(s > 0 for s in step_seconds.values())
+    assert step_seconds["base"] == prepared.base.warmed[4]
+    assert set(prepared.base.warmed) == {4} and set(prepared.upsampler.warmed) == {2}  # 2 × (prompt, empty)
     assert prepared.base.prompts.misses == 2 and prepared.upsampler.prompts.misses == 2  # "", prompt
     base_encodes = _count_calls(monkeypatch, prepared.base.model, "encode_text")
     up_encodes = _count_calls(monkeypatch, prepared.upsampler.model, "encode_text")
@@ -96,17 +98,17 @@ def test_prepare_encodes_and_warms_each_stage_at_the_runs_batch_size(monkeypatch
     assert base_steps == [4, 4, 4]  # the warm-up ran at the run's own batch size
     before = _patches(inpainter, _request(use_upsampler=True))
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
-    # A second preparation for the same settings runs no model.
-    prepared.prepare(prompt="a red barn", candidates=2, guidance_scale=5.0)
+    # A second preparation for the same settings runs no model, and says the same times.
+    assert prepared.prepare(prompt="a red barn", candidates=2, guidance_scale=5.0) == step_seconds
     assert base_encodes == [] and base_steps == [4, 4, 4]
 
 
 def test_prepare_follows_guidance_upsampling_and_split_batches():
     inpainter = tiny_inpainter(max_rows=3)
     inpainter.prepare(prompt="x", candidates=4, guidance_scale=1.0, use_upsampler=False)
-    assert inpainter.base.warmed == {3} and inpainter.upsampler.warmed == set()
+    assert set(inpainter.base.warmed) == {3} and set(inpainter.upsampler.warmed) == set()
     inpainter.prepare(prompt="x", candidates=1, guidance_scale=3.0, clip_guidance=0.0)
-    assert inpainter.base.warmed == {2, 3} and inpainter.upsampler.warmed == {1}
+    assert set(inpainter.base.warmed) == {2, 3} and set(inpainter.upsampler.warmed) == {1}
 
 
 def test_a_cancelled_preparation_stops_and_warms_nothing():
@@ -115,4 +117,4 @@ def test_a_cancelled_preparation_stops_and_warms_nothing():
     token.cancel()
     with pytest.raises(RunCancelled):
         inpainter.prepare(prompt="a red barn", candidates=1, cancel=token)
-    assert inpainter.base.warmed == set() and inpainter.upsampler.warmed == set()
+    assert set(inpainter.base.warmed) == set() and set(inpainter.upsampler.warmed) == set()

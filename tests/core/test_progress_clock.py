@@ -38,3 +38,21 @@ def test_later_stages_use_the_learned_ratio():
     _run(clock, "base", 3, 2.0, 100.0)  # this machine is slower now: 2 s per base step
     left = clock.seconds_left("base", 3, 10)
     assert left == pytest.approx(7 * 2.0 + 5 * 8.0), "upsampler steps cost 4 base steps, as last time"
+
+
+def test_step_times_from_the_warm_up_guide_the_first_estimate_until_a_run_measures_them():
+    clock = ProgressClock()
+    assert clock.ratio("base", "upsample") == 3.5  # the guess for a float32 upsampler
+    clock.expect({"base": 2.0, "upsample": 2.4})  # a bf16 upsampler: about one base step
+    clock.begin()
+    clock.stages(("base", "upsample"), (10, 5))
+    _run(clock, "base", 3, 2.0, 0.0)
+    assert clock.seconds_left("base", 3, 10) == pytest.approx(7 * 2.0 + 5 * 2.4)
+    end = _run(clock, "base", 10, 2.0, 0.0)
+    _run(clock, "upsample", 5, 3.0, end)
+    clock.finish(end + 15)
+    clock.expect({"base": 2.0, "upsample": 2.4})  # a later warm-up: the run's ratio stays
+    clock.begin()
+    clock.stages(("base", "upsample"), (10, 5))
+    _run(clock, "base", 3, 1.0, 100.0)
+    assert clock.seconds_left("base", 3, 10) == pytest.approx(7 * 1.0 + 5 * 1.5)

@@ -19,14 +19,20 @@ def test_typing_a_prompt_prepares_the_run_the_settings_describe(qtbot, settings,
     inpainter = tiny_inpainter()
     win = window_with(qtbot, settings, tmp_path, inpainter)
     fast_settings(win, base="3", upsample="2", candidates=3, use_up=True)
+    hints = []
+    win.service.prepared.connect(hints.append)
     qtbot.keyClicks(win.prompt_panel.prompt, "a red barn")
     typed = time.monotonic()
     # Not before the user paused, then the prompt's encoding and both models at the run's size.
-    qtbot.waitUntil(lambda: inpainter.upsampler.warmed == {3}, timeout=30_000)
+    qtbot.waitUntil(lambda: set(inpainter.upsampler.warmed) == {3}, timeout=30_000)
     assert time.monotonic() - typed >= DELAY_MS / 1000 * 0.9
     assert 6 in inpainter.base.warmed  # 3 candidates × (prompt, empty prompt)
     with_prompt = inpainter.base.prompts.misses
     assert with_prompt >= 2
+    # The step times reach the progress estimate before any run has measured them.
+    qtbot.waitUntil(lambda: bool(hints) and set(hints[-1]) == {"base", "upsample"}, timeout=10_000)
+    ratio = hints[-1]["upsample"] / hints[-1]["base"]
+    assert win.generation.clock.ratio("base", "upsample") == pytest.approx(ratio)
 
     open_photo(win)
     paint_box(win, Box(40, 30, 90, 80))

@@ -4,8 +4,9 @@ The first step of each stage is not timed: it carries one-off work (text
 encoding, the conditioning, allocator warm-up). Until two steps of the current
 stage have been timed the estimate says "estimating…". A later stage that has
 not started yet is costed by its steps times the ratio of its step time to the
-current stage's, learned from earlier runs on this machine (the upsampler's
-step costs several base steps), or a conservative guess before the first run.
+current stage's, learned from earlier runs on this machine, else from the
+models' warm-up before the first run (``expect``), else a conservative guess
+(a float32 upsampler step costs several base steps; a bf16 one about one).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class ProgressClock:
         self._seen = 0
         """Steps reported so far (stages may repeat: outpainting runs them once per square)."""
         self._ratios: dict[tuple[str, str], float] = dict(DEFAULT_STAGE_RATIOS)
+        self._measured: set[tuple[str, str]] = set()
+        """Ratios learned from finished runs (``expect`` leaves them alone)."""
 
     def begin(self) -> None:
         self._stages, self._steps = (), ()
@@ -88,8 +91,21 @@ class ProgressClock:
         estimate = "estimating…" if left is None else f"about {format_clock(left)} left"
         return f"{label} · step {step}/{total} · {estimate}"
 
+    def ratio(self, first: str, second: str) -> float | None:
+        """What a step of ``second`` costs in steps of ``first``, as far as known."""
+        return self._ratios.get((first, second))
+
+    def expect(self, step_seconds: dict[str, float]) -> None:
+        """Take each stage's step time as measured outside a run (the models' warm-up, which
+        also carries one-off costs) for the ratios no finished run has measured yet."""
+        for first, first_seconds in step_seconds.items():
+            for second, second_seconds in step_seconds.items():
+                if first != second and first_seconds > 0 and (first, second) not in self._measured:
+                    self._ratios[(first, second)] = second_seconds / first_seconds
+
     def finish(self, now: float) -> None:
         """Learn how the stages' step times compare, for the next run's early estimate."""
         for first, second in zip(self._stages, self._stages[1:], strict=False):
             if first in self._rates and second in self._rates and self._rates[first] > 0:
                 self._ratios[(first, second)] = self._rates[second] / self._rates[first]
+                self._measured.add((first, second))

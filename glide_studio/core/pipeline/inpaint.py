@@ -58,8 +58,9 @@ class StageModel:
     name: str = ""
     prompts: PromptCache = field(default_factory=PromptCache, repr=False)
     """Recent prompts' encodings (the empty prompt of every guided run among them)."""
-    warmed: set[int] = field(default_factory=set, repr=False)
-    """Batch sizes the model has run at once already (``warm_up``)."""
+    warmed: dict[int, float] = field(default_factory=dict, repr=False)
+    """Batch sizes the model has run at already (``warm_up``), with the seconds that
+    first step took (one-off costs included: a hint for progress estimates)."""
 
     @property
     def resolution(self) -> int:
@@ -102,12 +103,15 @@ class StageModel:
             )
             x = torch.zeros(rows, 3, size, size, device=device)
             t = torch.full((rows,), self.diffusion_steps - 1, device=device)
+            start = time.perf_counter()
             try:
                 self.model.denoise(x, t, cond, **({"cancel": cancel} if cancel is not None else {}))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 return False
-        self.warmed.add(rows)
+        self.warmed[rows] = time.perf_counter() - start
         return True
 
 
@@ -218,22 +222,30 @@ class Inpainter:
         clip_guidance: float = 0.0,
         use_upsampler: bool = True,
         cancel: CancelToken | None = None,
-    ) -> None:
+    ) -> dict[str, float]:
         """Do ahead of time what a run with these settings would do before its first
         preview: encode the prompt (and the empty prompt of guidance) and run each
         stage once at the run's batch size (``StageModel.warm_up``). The studio calls
         it while the user types; a run's result does not depend on whether it ran.
+        Returns the seconds each stage's first step took (a progress-estimate hint).
         Raises ``RunCancelled`` when ``cancel`` is set (a run is about to start).
         """
         guided = guidance_scale != 1.0 and not clip_guidance
         prompts = [prompt, ""] if guided else [prompt]
         candidates = 1 if self.in_turn else candidates
-        self.base.encode(prompts)
-        self.base.warm_up(self._chunk(candidates * len(prompts)), cancel=cancel)
+        rows = {BASE: self._chunk(candidates * len(prompts)), UPSAMPLE: self._chunk(candidates)}
+        stages = {BASE: (self.base, prompts)}
         if use_upsampler and self.upsampler is not None:
+            stages[UPSAMPLE] = (self.upsampler, [prompt])
+        for name, (stage, texts) in stages.items():
             _check(cancel)
-            self.upsampler.encode([prompt])
-            self.upsampler.warm_up(self._chunk(candidates), cancel=cancel)
+            stage.encode(texts)
+            stage.warm_up(rows[name], cancel=cancel)
+        return {
+            name: stage.warmed[rows[name]]
+            for name, (stage, _) in stages.items()
+            if rows[name] in stage.warmed
+        }
 
     def _chunk(self, rows: int) -> int:
         """The batch size the model runs at for ``rows`` rows (``max_rows`` splits them)."""
