@@ -53,9 +53,8 @@ def test_each_distinct_prompt_is_encoded_once_and_rows_keep_their_order(monkeypa
     assert first.batch == 4 and again.batch == 2
     for row, prompt in enumerate([0, 0, 1, 1]):
         assert torch.equal(first.proj[row], alone[prompt].proj[0])
-        assert all(
-            torch.equal(k[row], ak[0]) for (k, _), (ak, _) in zip(first.kv, alone[prompt].kv, strict=True)
-        )
+        pairs = zip(first.kv, alone[prompt].kv, strict=True)
+        assert all(torch.equal(k[row], ak[0]) and torch.equal(v[row], av[0]) for (k, v), (ak, av) in pairs)
     assert torch.equal(again.proj[0], alone[1].proj[0]) and torch.equal(again.proj[1], alone[0].proj[0])
 
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
+from qt_helpers import window_with
 
 from glide_studio.qt.app import apply_theme
 from glide_studio.qt.main_window import MainWindow
@@ -81,6 +82,23 @@ def window(qtbot, qapp, settings, factory, tmp_path, dialogs):
     dialogs.answer = QMessageBox.StandardButton.Discard
     win.close()
     assert win.service.wait_stopped(30_000)
+
+
+@pytest.fixture
+def window_for(qtbot, qapp, settings, tmp_path, dialogs):
+    """``window_for(inpainter)``: a shown, loaded window with its own engine; every one made is
+    closed at the end and its model thread waited for."""
+    made: list[MainWindow] = []
+
+    def make(inpainter) -> MainWindow:
+        made.append(window_with(qtbot, settings, tmp_path, inpainter))
+        return made[-1]
+
+    yield make
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    for win in made:
+        win.close()
+        assert win.service.wait_stopped(30_000)
 
 
 @pytest.fixture(autouse=True)

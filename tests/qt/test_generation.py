@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from qt_helpers import fast_settings, open_photo, paint_box, window_with
+from qt_helpers import fast_settings, open_photo, paint_box
 
 from glide_studio.core.imaging.region import Box
 from glide_studio.core.pipeline.compositing import plan_region
@@ -254,10 +254,10 @@ def test_region_overhanging_a_panorama_previews_and_applies(qtbot, window):
     assert changed[mask].any() and not (changed & ~_touched(before, mask)).any()
 
 
-def test_candidates_made_in_turn_fill_their_own_slots_and_show_each_when_done(qtbot, settings, tmp_path):
+def test_candidates_made_in_turn_fill_their_own_slots_and_show_each_when_done(qtbot, window_for):
     inpainter = tiny_inpainter(upsampler=False)
     inpainter.in_turn = True  # what the engine chooses for the released models on a CPU
-    win = window_with(qtbot, settings, tmp_path, inpainter)
+    win = window_for(inpainter)
     open_photo(win)
     paint_box(win, Box(40, 30, 90, 80))
     fast_settings(win, base="4", candidates=3)

@@ -8,16 +8,16 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt
-from qt_helpers import fast_settings, open_photo, paint_box, window_with
+from qt_helpers import fast_settings, open_photo, paint_box
 
 from glide_studio.core.imaging.region import Box
 from glide_studio.qt.preparation import DELAY_MS
 from tiny_models import tiny_inpainter
 
 
-def test_typing_a_prompt_prepares_the_run_the_settings_describe(qtbot, settings, tmp_path):
+def test_typing_a_prompt_prepares_the_run_the_settings_describe(qtbot, window_for):
     inpainter = tiny_inpainter()
-    win = window_with(qtbot, settings, tmp_path, inpainter)
+    win = window_for(inpainter)
     fast_settings(win, base="3", upsample="2", candidates=3, use_up=True)
     hints = []
     win.service.prepared.connect(hints.append)
@@ -69,9 +69,9 @@ class _SlowPreparation:
 
 
 @pytest.mark.parametrize("how", ["generate", "close"])
-def test_a_run_or_closing_the_window_stops_a_preparation_at_once(qtbot, settings, tmp_path, how):
+def test_a_run_or_closing_the_window_stops_a_preparation_at_once(qtbot, window_for, how):
     inpainter = _SlowPreparation()
-    win = window_with(qtbot, settings, tmp_path, inpainter)
+    win = window_for(inpainter)
     open_photo(win)
     paint_box(win, Box(40, 30, 90, 80))
     fast_settings(win, base="2", candidates=1, use_up=False)
@@ -90,9 +90,9 @@ def test_a_run_or_closing_the_window_stops_a_preparation_at_once(qtbot, settings
     assert inpainter.outcomes == ["cancelled"]
 
 
-def test_nothing_is_prepared_twice_or_while_a_run_goes(qtbot, settings, tmp_path):
+def test_nothing_is_prepared_twice_or_while_a_run_goes(qtbot, window_for):
     inpainter = tiny_inpainter(upsampler=False)
-    win = window_with(qtbot, settings, tmp_path, inpainter)
+    win = window_for(inpainter)
     fast_settings(win, base="2", candidates=1, use_up=False)
     win.prompt_panel.prompt.setPlainText("a boat")
     assert win.preparation.prepare_now()
