@@ -83,17 +83,18 @@ class StageModel:
         tokens, mask, _ = self.tokens(prompts)
         return self.prompts.encode(tokens, mask, self.model.encode_text)
 
-    def warm_up(self, rows: int, *, cancel: CancelToken | None = None) -> bool:
-        """Run one step's forward at a batch of ``rows`` unless it ran at that size before.
+    def warm_up(self, rows: int, *, cancel: CancelToken | None = None) -> float | None:
+        """Run one step's forward at a batch of ``rows`` unless it ran at that size before;
+        the seconds that first step took (now or before).
 
         The first call at a shape pays one-off costs that would otherwise delay a run's
         first preview: cuDNN's algorithm search and CUDA's kernel loading (an H100's
         first default edit took 4.2 s, the next ones 1.2 s), oneDNN's kernel
         generation on a CPU (0.3 s for the base step, 0.8 s for the upsampler's).
-        False when it ran before, or ran out of GPU memory (the run then splits its batch).
+        None when it ran out of GPU memory (the run then splits its batch).
         """
         if rows in self.warmed:
-            return False
+            return self.warmed[rows]
         size = self.resolution
         device = self.model.device
         with torch.inference_mode():
@@ -110,9 +111,9 @@ class StageModel:
                     torch.cuda.synchronize(device)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
-                return False
+                return None
         self.warmed[rows] = time.perf_counter() - start
-        return True
+        return self.warmed[rows]
 
 
 class _RowChunks:
@@ -230,22 +231,19 @@ class Inpainter:
         Returns the seconds each stage's first step took (a progress-estimate hint).
         Raises ``RunCancelled`` when ``cancel`` is set (a run is about to start).
         """
-        guided = guidance_scale != 1.0 and not clip_guidance
-        prompts = [prompt, ""] if guided else [prompt]
+        prompts = [prompt, ""] if _guided(guidance_scale, clip_guidance) else [prompt]
         candidates = 1 if self.in_turn else candidates
-        rows = {BASE: self._chunk(candidates * len(prompts)), UPSAMPLE: self._chunk(candidates)}
-        stages = {BASE: (self.base, prompts)}
+        stages = [(BASE, self.base, prompts, candidates * len(prompts))]
         if use_upsampler and self.upsampler is not None:
-            stages[UPSAMPLE] = (self.upsampler, [prompt])
-        for name, (stage, texts) in stages.items():
+            stages.append((UPSAMPLE, self.upsampler, [prompt], candidates))
+        step_seconds = {}
+        for name, stage, texts, rows in stages:
             _check(cancel)
             stage.encode(texts)
-            stage.warm_up(rows[name], cancel=cancel)
-        return {
-            name: stage.warmed[rows[name]]
-            for name, (stage, _) in stages.items()
-            if rows[name] in stage.warmed
-        }
+            seconds = stage.warm_up(self._chunk(rows), cancel=cancel)
+            if seconds is not None:
+                step_seconds[name] = seconds
+        return step_seconds
 
     def _chunk(self, rows: int) -> int:
         """The batch size the model runs at for ``rows`` rows (``max_rows`` splits them)."""
@@ -347,7 +345,7 @@ class Inpainter:
     ) -> Iterator[Event]:
         stage = self.base
         rows = request.candidates
-        guided = request.guidance_scale != 1.0 and not request.clip_guidance
+        guided = _guided(request.guidance_scale, request.clip_guidance)
         prompts = [request.prompt] * rows + ([""] * rows if guided else [])
         with torch.inference_mode():
             known, keep = plan.known_inputs(stage.resolution, stage.model.device)
@@ -464,6 +462,11 @@ class Inpainter:
             yield Preview(stage=stage, step=step.index + 1, total=step.total, box=plan.box, images=images)
             _check(cancel)
         return x
+
+
+def _guided(guidance_scale: float, clip_guidance: float) -> bool:
+    """Whether the base stage runs classifier-free guidance (an unconditional row per candidate)."""
+    return guidance_scale != 1.0 and not clip_guidance
 
 
 def _check(cancel: CancelToken | None) -> None:
