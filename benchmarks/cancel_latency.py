@@ -23,7 +23,7 @@ from edit_speed import GcPauses
 from glide_studio.core.generation.cancel import CancelToken
 from glide_studio.core.generation.events import Cancelled, Preview
 from glide_studio.core.generation.request import EditRequest, StageSettings
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
 
 
 def main() -> None:
@@ -35,7 +35,9 @@ def main() -> None:
     pauses = GcPauses()
     start = time.perf_counter()
     with pauses:
-        engine = load_engine(weights_dir=args.weights_dir, device="cpu", demo=False, precision=args.precision)
+        engine = load_local_backend(
+            weights_dir=args.weights_dir, device="cpu", demo=False, precision=args.precision
+        )
     load_seconds = time.perf_counter() - start
     image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     hole = np.zeros((256, 256), bool)
@@ -53,7 +55,7 @@ def main() -> None:
     ended: list[float] = []
 
     def consume() -> None:
-        for event in engine.inpainter.run(request, cancel=token):
+        for event in engine.run(request, cancel=token):
             events.append(event)
             if isinstance(event, Preview) and event.stage == "base" and event.step == event.total:
                 base_done.set()
@@ -69,7 +71,7 @@ def main() -> None:
     emit(
         {
             "machine": machine(),
-            "precision": engine.precision,
+            "precision": engine.info.precision,
             "load_seconds": load_seconds,
             "gc_during_load": pauses.report(),
             "rss_mb": rss_mb(),

@@ -11,7 +11,7 @@ machine, in this process, one after the other:
   a check that the weights mean the same to both;
 * a whole edit with loading: build and load both models, encode the prompt, 4
   guided ancestral base steps with the known region pasted, 2 upsampler steps,
-  as the released inpainting example does; for this project ``load_engine`` and
+  as the released inpainting example does; for this project ``load_local_backend`` and
   ``Inpainter.run`` with the same settings, in float32 and in its automatic
   precision.
 
@@ -40,7 +40,7 @@ from common import emit, machine
 from glide_studio.core.generation.events import Finished
 from glide_studio.core.generation.request import EditRequest, StageSettings
 from glide_studio.core.runtime.devices import cpu_flags, native_bf16
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
 from glide_studio.core.weights.released import RELEASED
 
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8", "avx512_fp16")
@@ -115,7 +115,7 @@ def _reference_forward(creation: Any, name: str, batch: int, weights: Path, repe
 
 
 def _project_forward(name: str, batch: int, weights: Path, precision: str, repeat: int) -> tuple[dict, Any]:
-    engine = load_engine(weights_dir=weights, device="cpu", demo=False, precision=precision)
+    engine = load_local_backend(weights_dir=weights, device="cpu", demo=False, precision=precision)
     stage = engine.inpainter.base if name == "base-inpaint" else engine.inpainter.upsampler
     model = stage.model
     inp = _inputs(name, batch, model.config.text_ctx)
@@ -208,7 +208,7 @@ def reference_edit(creation: Any, weights: Path) -> float:
 
 def project_edit(weights: Path, precision: str) -> float:
     start = time.perf_counter()
-    engine = load_engine(weights_dir=weights, device="cpu", demo=False, precision=precision)
+    engine = load_local_backend(weights_dir=weights, device="cpu", demo=False, precision=precision)
     image, hole = _photo()
     request = EditRequest(
         image=image,
@@ -219,7 +219,7 @@ def project_edit(weights: Path, precision: str) -> float:
         upsample=StageSettings(sampler="ancestral", steps=UPSAMPLE_STEPS),
         seed=0,
     )
-    finished = [e for e in engine.inpainter.run(request) if isinstance(e, Finished)]
+    finished = [e for e in engine.run(request) if isinstance(e, Finished)]
     assert finished, "the edit did not finish"
     return time.perf_counter() - start
 

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from common import emit, machine, peak_rss_mb, random_released_model, rss_mb
 
+from glide_studio.core.generation.backend import Preparation
 from glide_studio.core.generation.events import Candidate, Finished, Preview
 from glide_studio.core.generation.presets import PRESETS
 from glide_studio.core.generation.request import EditRequest
 from glide_studio.core.runtime.devices import choose_device
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
 from glide_studio.core.weights.checkpoints import save_checkpoint
 from glide_studio.core.weights.released import RELEASED
 
@@ -77,8 +78,10 @@ def run_preset(
     prepare_seconds = None
     if prepare:
         start = time.perf_counter()
-        engine.inpainter.prepare(
-            prompt=request.prompt, candidates=request.candidates, guidance_scale=request.guidance_scale
+        engine.prepare(
+            Preparation(
+                prompt=request.prompt, candidates=request.candidates, guidance_scale=request.guidance_scale
+            )
         )
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -87,7 +90,7 @@ def run_preset(
     start = time.perf_counter()
     last = start
     first_preview = first_candidate = None
-    for event in engine.inpainter.run(request):
+    for event in engine.run(request):
         if isinstance(event, Preview):
             now = time.perf_counter()
             first_preview = first_preview or now - start
@@ -165,7 +168,7 @@ def main() -> None:
     pauses = GcPauses()
     start = time.perf_counter()
     with pauses:
-        engine = load_engine(
+        engine = load_local_backend(
             weights_dir=args.weights_dir, device=device, demo=False, precision=args.precision
         )
     load_seconds = time.perf_counter() - start
@@ -180,8 +183,8 @@ def main() -> None:
     emit(
         {
             "machine": machine(),
-            "engine": engine.description,
-            "precision": engine.precision,
+            "engine": engine.info.description,
+            "precision": engine.info.precision,
             "load_seconds": load_seconds,
             "gc_during_load": pauses.report(),
             "rss_after_load_mb": rss_after_load,

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from common import emit, machine
 
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
 
 
 def _inputs(model, batch: int) -> tuple:
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--low", default="bfloat16")
     args = parser.parse_args()
     engines = {
-        p: load_engine(weights_dir=args.weights_dir, device="cpu", demo=False, precision=p)
+        p: load_local_backend(weights_dir=args.weights_dir, device="cpu", demo=False, precision=p)
         for p in ("float32", args.low)
     }
     results = {}

@@ -25,7 +25,7 @@ import numpy as np
 
 from glide_studio.core.generation.events import Finished, Preview
 from glide_studio.core.generation.request import EditRequest, StageSettings
-from glide_studio.core.remote.client import RemoteEngine, RemoteError
+from glide_studio.core.remote.client import RemoteBackend, RemoteError
 from glide_studio.serve.service import is_loopback
 
 
@@ -54,7 +54,7 @@ def _request(k: int, steps: int, candidates: int) -> EditRequest:
 
 
 def _client(
-    engine: RemoteEngine, queue: list[int], lock: threading.Lock, results: dict, args, deadline
+    engine: RemoteBackend, queue: list[int], lock: threading.Lock, results: dict, args, deadline
 ) -> None:
     while time.monotonic() < deadline:
         with lock:
@@ -64,7 +64,7 @@ def _client(
         outcome = results[k] = Outcome()
         start = time.perf_counter()
         try:
-            for event in engine.inpainter.run(_request(k, args.steps, args.candidates)):
+            for event in engine.run(_request(k, args.steps, args.candidates)):
                 if isinstance(event, Preview) and outcome.first_preview is None:
                     outcome.first_preview = time.perf_counter() - start
                 if isinstance(event, Finished) and len(event.candidates) == args.candidates:
@@ -115,7 +115,7 @@ def main() -> int:
     if not (1 <= args.clients <= 64 and 1 <= args.edits <= 1000):
         parser.error("--clients must be 1..64 and --edits 1..1000")
     url = args.url or _start_server(args)
-    engine = RemoteEngine.connect(url, token=args.token, timeout=120)
+    engine = RemoteBackend.connect(url, token=args.token, timeout=120)
     queue, lock, results = list(range(args.edits))[::-1], threading.Lock(), {}
     deadline = time.monotonic() + args.deadline
     start = time.perf_counter()
@@ -131,7 +131,7 @@ def main() -> int:
     done = [o for o in results.values() if o.finished is not None]
     report = {
         "command": " ".join(["python", *sys.argv]),
-        "server": engine.description,
+        "server": engine.info.description,
         "clients": args.clients,
         "replicas": args.replicas if args.url is None else None,
         "edits_asked": args.edits,

@@ -39,12 +39,12 @@ class FirstPaint(QObject):
 
 
 def demo():
-    from glide_studio.core.runtime.engine import load_engine
-    return load_engine(demo=True, device="cpu")
+    from glide_studio.core.runtime.engine import load_local_backend
+    return load_local_backend(demo=True, device="cpu")
 
 
 app = create_application()
-window = MainWindow(settings=temporary_settings({settings!r}), engine_factory=demo)
+window = MainWindow(settings=temporary_settings({settings!r}), backend_factory=demo)
 window.installEventFilter(FirstPaint(window))
 window.show()
 app.exec()

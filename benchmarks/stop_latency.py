@@ -24,7 +24,7 @@ from glide_studio.core.generation.cancel import CancelToken
 from glide_studio.core.generation.events import Cancelled, Preview
 from glide_studio.core.generation.presets import DEFAULT_PRESET, PRESETS
 from glide_studio.core.generation.request import EditRequest
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
 
 
 class GcPauses:
@@ -60,7 +60,7 @@ def cancel_latency(engine, stage: str, into: float) -> dict:
     ended: list[float] = []
 
     def consume() -> None:
-        for event in engine.inpainter.run(request, cancel=token):
+        for event in engine.run(request, cancel=token):
             if isinstance(event, Preview) and event.stage == stage and event.step == 1:
                 step_started.set()
             if isinstance(event, Cancelled):
@@ -84,7 +84,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from glide_studio.qt import app as studio
 from glide_studio.core.editing.document import Document
 from glide_studio.core.editing.session import EditingSession
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
 import numpy as np
 QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard)
 
@@ -95,26 +95,27 @@ def drive():
     win.files.replace(EditingSession(doc))
     where = np.ones((200, 250), bool)
     from glide_studio.core.imaging.region import Box
-    win.model.paint(Box(400, 300, 650, 500), where, True)
+    win.session_model.paint(Box(400, 300, 650, 500), where, True)
     win.prompt_panel.prompt.setPlainText("a red barn")
     win.prompt_panel.candidates.setValue(1)
     def start():
-        if win.service.engine is None:
+        if win.service.info is None:
             QTimer.singleShot(100, start)
             return
         win.generation.generate()
-        def on_preview(stage, step, total, event):
-            if step == 1:
-                win.service.preview.disconnect(on_preview)
+        fired = []
+        def on_event(event):
+            if getattr(event, "step", None) == 1 and not fired:
+                fired.append(1)
                 QTimer.singleShot({into_ms}, close)
         def close():
             print("closing", time.time(), flush=True)
             win.close()
-        win.service.preview.connect(on_preview)
+        win.service.event.connect(on_event)
     start()
 
 QTimer.singleShot(0, drive)
-studio.run_window(lambda: load_engine(weights_dir={weights!r}, device="cpu", demo=False),
+studio.run_window(lambda: load_local_backend(weights_dir={weights!r}, device="cpu", demo=False),
                   settings_file={settings!r})
 """
 
@@ -154,7 +155,7 @@ def main() -> None:
     ensure_random_weights(args.weights_dir)
     with GcPauses() as pauses:
         start = time.perf_counter()
-        engine = load_engine(weights_dir=args.weights_dir, device="cpu", demo=False)
+        engine = load_local_backend(weights_dir=args.weights_dir, device="cpu", demo=False)
         loaded = time.perf_counter() - start
     results = [cancel_latency(engine, stage, args.into) for stage in ("base", "upsample")]
     del engine

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -107,9 +106,9 @@ SHAPES_SAMPLE = ROOT / "glide_studio" / "resources" / "samples" / "shapes.png"
 def _real_engine():
     """The engine the app would load (released weights or the demo model), or None."""
     try:
-        from glide_studio.core.runtime.engine import load_engine
+        from glide_studio.core.runtime.engine import load_local_backend
 
-        return load_engine()
+        return load_local_backend()
     except Exception:  # no demo model yet: fall back to the tiny models
         return None
 
@@ -117,12 +116,12 @@ def _real_engine():
 def _factory(engine):
     if engine is not None:
         return engine
+    from glide_studio.core.runtime.engine import LocalBackend
     from tiny_models import tiny_inpainter
 
-    return SimpleNamespace(
-        inpainter=tiny_inpainter(),
+    return LocalBackend.of(
+        tiny_inpainter(),
         description="tiny random test model",
-        device_label="CPU",
         is_demo=True,
         missing=("base-inpaint", "upsample-inpaint"),
     )
@@ -134,8 +133,8 @@ def _paint_sailboat_mask(window) -> None:
 
     from glide_studio.qt.mask_tools import MaskStroke, capsule
 
-    doc = window.model.document
-    stroke = MaskStroke(window.model, True)
+    doc = window.session_model.document
+    stroke = MaskStroke(window.session_model, True)
     path = [(300, 520), (330, 470), (360, 430), (385, 470), (410, 525), (360, 540), (310, 535)]
     for (x0, y0), (x1, y1) in itertools.pairwise(path):
         stroke.paint(capsule(QPointF(x0, y0), QPointF(x1, y1), 34, doc.width, doc.height))
@@ -150,8 +149,8 @@ def _paint_circle_mask(window) -> None:
 
     from glide_studio.qt.mask_tools import MaskStroke, capsule
 
-    doc = window.model.document
-    stroke = MaskStroke(window.model, True)
+    doc = window.session_model.document
+    stroke = MaskStroke(window.session_model, True)
     stroke.paint(capsule(QPointF(62, 84), QPointF(78, 92), 70, doc.width, doc.height))
     window.canvas.maskEdited.emit(stroke.finish(), "Brush stroke")
 
@@ -174,10 +173,10 @@ def take(
     app = create_application()
     settings = temporary_settings(Path(tempfile.mkdtemp()) / "settings.ini")
     engine = _real_engine()
-    shapes = engine is not None and engine.is_demo
+    shapes = engine is not None and engine.info.is_demo
     if engine is not None and in_turn:
         engine.inpainter.in_turn = True
-    window = MainWindow(settings=settings, engine_factory=lambda: _factory(engine))
+    window = MainWindow(settings=settings, backend_factory=lambda: _factory(engine))
     window.setGeometry(0, 0, 1600, 1000)
     window.show()
     panel = window.prompt_panel
@@ -203,13 +202,17 @@ def take(
         window.generation.cancel()
         QTimer.singleShot(500, window.close)
 
-    def on_preview(event_stage: str, step: int, total: int, event: object) -> None:
-        if event_stage == stage and step == at_step and getattr(event, "first", 0) == candidate:
+    from glide_studio.core.generation.events import Preview
+
+    def on_event(event: object) -> None:
+        if not isinstance(event, Preview):
+            return
+        if event.stage == stage and event.step == at_step and event.first == candidate:
             QTimer.singleShot(400, capture)
 
-    window.service.preview.connect(on_preview)
+    window.service.event.connect(on_event)
     later = round(wait * 1000)
-    window.service.engineReady.connect(lambda _info: QTimer.singleShot(later, window.generation.generate))
+    window.service.backendReady.connect(lambda _info: QTimer.singleShot(later, window.generation.generate))
     QTimer.singleShot(180_000, app.quit)
     app.exec()
     window.service.shutdown()

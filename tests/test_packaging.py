@@ -62,6 +62,7 @@ def test_the_wheel_holds_the_package_data(wheel):
     assert not [n for n in names if n.startswith(("tests/", "resources/", "scripts/"))]
 
 
+@pytest.mark.slow
 def test_an_installed_wheel_edits_an_image_from_another_folder(wheel, tmp_path):
     """A fresh virtual environment; its dependencies come from this one through a .pth file
     (the fast way to skip re-installing torch), which does not make this checkout importable."""

@@ -9,13 +9,13 @@ command's sampling options.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from glide_studio.commands import inpaint as _inpaint
+from glide_studio.commands.flow import Job, add_backend_arguments, add_sampling_arguments, fail, run_job
+
+if TYPE_CHECKING:
+    from glide_studio.core.generation.backend import BackendInfo
 
 MAX_SIZE = 4096
 TEXT2IM_HINT = (
@@ -24,19 +24,10 @@ TEXT2IM_HINT = (
 )
 
 
-def inherit_sampling_options(parser: argparse.ArgumentParser, *, skip: tuple[str, ...]) -> None:
-    """Every option of ``glide-studio inpaint`` except ``skip`` (destinations), so the
-    commands never drift apart."""
-    donor = argparse.ArgumentParser(add_help=False)
-    _inpaint.add_arguments(donor)
-    for action in donor._actions:
-        if action.dest not in skip:
-            parser._add_action(action)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="256", help="the picture's size: N or WxH pixels (default 256)")
-    inherit_sampling_options(parser, skip=("image", "mask", "sketch", "strength"))
+    add_sampling_arguments(parser)
+    add_backend_arguments(parser)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -50,59 +41,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-class _Blank:
-    """What ``inpaint._save_result`` reads of a source picture: a new canvas has none of it."""
-
-    rgb16 = alpha = alpha16 = icc_profile = exif = None
-
-
-def run_and_save(
-    args: argparse.Namespace,
-    *,
-    load: Callable[[Any], tuple[Any, Any, Any]],
-    events: Callable[[Any, Any], Iterator[Any]],
-    extra_info: dict[str, str],
-) -> int:
-    """The shared command flow: check outputs, load models, build the request, stream, save.
-
-    ``load(engine)`` gives (canvas RGB, mask, source picture); ``events(engine,
-    request)`` runs the request.
-    """
-    if args.output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-        return _inpaint._fail(f"{args.output}: unsupported output type; use .png, .jpg or .webp", 2)
-    problem = _inpaint._check_before_loading(args)
-    if problem:
-        return _inpaint._fail(problem)
-    try:
-        engine = _inpaint.open_engine(args)
-        canvas, mask, source = load(engine)
-        request = _inpaint._build_request(args, engine, canvas, mask)
-        finished = _inpaint.stream_events(events(engine, request))
-    except (*_inpaint.user_errors(), ValueError) as exc:
-        return _inpaint._fail(str(exc))
-    except KeyboardInterrupt:
-        return _inpaint._fail("cancelled", 130)
-    return _inpaint.save_results(args, engine, request, finished, source, extra_info)
-
-
 def run(args: argparse.Namespace) -> int:
-    from glide_studio.core.pipeline.text2im import blank_canvas
-
     try:
         width, height = parse_size(args.size)
     except ValueError as exc:
-        return _inpaint._fail(str(exc), 2)
-    args.image = Path(os.devnull)  # no input picture that an output could overwrite
+        return fail(str(exc), 2)
 
-    def load(engine: Any) -> tuple[Any, Any, Any]:
-        if getattr(engine.inpainter, "text2im", False) is None and not engine.is_demo:
+    def make(info: BackendInfo) -> Job:
+        from glide_studio.core.generation.canvas import blank_canvas
+
+        if not info.capabilities.text2im and not info.is_demo:
             print(TEXT2IM_HINT, file=sys.stderr)
         canvas, mask = blank_canvas(width, height)
-        return canvas, mask, _Blank()
+        return Job(canvas=canvas, mask=mask, info={"mode": "text-to-image"})
 
-    return run_and_save(
-        args,
-        load=load,
-        events=lambda engine, request: engine.inpainter.run(request),
-        extra_info={"mode": "text-to-image"},
-    )
+    return run_job(args, make)

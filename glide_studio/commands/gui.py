@@ -2,7 +2,7 @@
 
 Importing this module is cheap (no Qt, no torch): the parser for every
 subcommand is built at start-up. Qt is imported in ``run``, and the models
-are loaded by the window's worker thread through ``core.runtime.engine``, so the
+are loaded by the window's worker thread through ``core.backends``, so the
 window appears at once and says "Loading model…" meanwhile.
 """
 
@@ -39,13 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _engine_factory(weights_dir: str | None, device: str | None, precision: str = "auto") -> Any:
-    """Called once on the model thread: load the engine (the real weights, or the demo model)."""
-    from glide_studio.core.runtime.engine import load_engine
+def _local_backend(weights_dir: str | None, device: str | None, precision: str = "auto") -> Any:
+    """Called on the model thread: this computer's models (the real weights, or the demo model)."""
+    from glide_studio.core.backends import LocalOptions, open_backend
 
-    return load_engine(
-        weights_dir=weights_dir, device=None if device in (None, "auto") else device, precision=precision
-    )
+    return open_backend(local=LocalOptions(weights_dir=weights_dir, device=device, precision=precision))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     def factory() -> Any:
-        return _engine_factory(args.weights_dir, args.device, args.precision)
+        return _local_backend(args.weights_dir, args.device, args.precision)
 
     def store() -> Any:
         from glide_studio.core.weights.store import ModelStore

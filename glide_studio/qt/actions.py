@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
@@ -12,10 +11,44 @@ from PySide6.QtWidgets import QWidget
 from .icons import icon
 from .mask_tools import Tool
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+__all__ = ["ActionHandlers", "Actions", "create_actions"]
 
-__all__ = ["Actions", "create_actions"]
+Handler = Callable[[], object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionHandlers:
+    """What each command does: the window hands in these callables, not itself."""
+
+    new: Handler
+    open: Handler
+    paste: Handler
+    save: Handler
+    save_as: Handler
+    save_project: Handler
+    export: Handler
+    quit: Handler
+    undo: Handler
+    redo: Handler
+    select_all: Handler
+    clear_mask: Handler
+    invert_mask: Handler
+    zoom_by: Callable[[float], object]
+    zoom_fit: Handler
+    zoom_actual: Handler
+    generate: Handler
+    cancel: Handler
+    apply: Handler
+    discard: Handler
+    random_seed: Handler
+    grow_brush: Callable[[int], object]
+    download: Handler
+    reload_models: Handler
+    backend: Handler
+    extend_canvas: Handler
+    shortcuts_help: Handler
+    set_tool: Callable[[Tool], object]
+    select_candidate: Callable[[int], object]
 
 
 def make_action(
@@ -104,55 +137,54 @@ class Actions:
         ]
 
 
-def _specs(w: MainWindow) -> dict[str, tuple[str, Callable[[], object], str | None, tuple[str, ...], str]]:
+def _specs(h: ActionHandlers) -> dict[str, tuple[str, Handler, str | None, tuple[str, ...], str]]:
     """name: (menu text, slot, icon, shortcuts, tooltip)."""
-    files, gen, canvas = w.files, w.generation, w.canvas
     return {
-        "new": ("&New…", files.new_canvas, None, ("Ctrl+N",), "A blank canvas to draw from a prompt"),
-        "open": ("&Open…", files.open_dialog, "open", ("Ctrl+O",), "Open a picture or a project"),
-        "paste": ("&Paste Image", files.paste, None, ("Ctrl+V",), "Open the image on the clipboard"),
-        "save": ("&Save", files.save, "save", ("Ctrl+S",), "Save as PNG with the edit parameters"),
-        "save_as": ("Save &As…", files.save_as, None, ("Ctrl+Shift+S",), ""),
+        "new": ("&New…", h.new, None, ("Ctrl+N",), "A blank canvas to draw from a prompt"),
+        "open": ("&Open…", h.open, "open", ("Ctrl+O",), "Open a picture or a project"),
+        "paste": ("&Paste Image", h.paste, None, ("Ctrl+V",), "Open the image on the clipboard"),
+        "save": ("&Save", h.save, "save", ("Ctrl+S",), "Save as PNG with the edit parameters"),
+        "save_as": ("Save &As…", h.save_as, None, ("Ctrl+Shift+S",), ""),
         "save_project": (
             "Save &Project…",
-            files.save_project,
+            h.save_project,
             None,
             ("Ctrl+Alt+S",),
             "Save everything (edits with undo, mask, prompt, candidates) in a .glide project",
         ),
-        "export": ("&Export…", files.export, None, ("Ctrl+E",), "Export a JPEG or WebP copy"),
-        "quit": ("&Quit", w.close, None, ("Ctrl+Q",), ""),
-        "select_all": ("Select &All", w.select_all, "select-all", ("Ctrl+A",), "Mask the whole picture"),
-        "clear_mask": ("&Clear Mask", w.clear_mask, "clear", ("Ctrl+Shift+A",), "Clear the mask"),
-        "invert_mask": ("&Invert Mask", w.invert_mask, "invert", ("Ctrl+I",), "Invert the mask"),
-        "zoom_in": ("Zoom &In", lambda: canvas.zoom_by(1.25), "zoom-in", ("+", "=", "Ctrl++"), ""),
-        "zoom_out": ("Zoom &Out", lambda: canvas.zoom_by(0.8), "zoom-out", ("-", "Ctrl+-"), ""),
-        "zoom_fit": ("&Fit to Window", canvas.fit_to_window, "zoom-fit", ("0", "Ctrl+0"), ""),
-        "zoom_actual": ("&Actual Pixels", canvas.actual_size, "zoom-actual", ("Ctrl+1",), "Zoom to 100 %"),
-        "generate": ("&Generate", gen.generate, "generate", ("Ctrl+Return", "Ctrl+Enter"), ""),
-        "cancel": ("&Cancel", gen.cancel, "cancel", ("Esc",), "Cancel the run after the current step"),
-        "apply": ("&Apply Candidate", gen.apply, "apply", ("Ctrl+Shift+Return",), ""),
-        "discard": ("&Discard Candidates", gen.discard, "discard", ("Ctrl+Backspace",), ""),
-        "random_seed": ("&Random Seed", w.prompt_panel.randomize_seed, "dice", ("Ctrl+R",), ""),
-        "brush_smaller": ("Smaller Brush", lambda: canvas.grow_brush(-1), None, ("[",), ""),
-        "brush_larger": ("Larger Brush", lambda: canvas.grow_brush(1), None, ("]",), ""),
-        "download": ("&Download GLIDE Weights…", w.models.show_download_dialog, None, (), ""),
-        "reload_models": ("&Reload Models", w.models.reload_models, None, (), "Load the models again"),
+        "export": ("&Export…", h.export, None, ("Ctrl+E",), "Export a JPEG or WebP copy"),
+        "quit": ("&Quit", h.quit, None, ("Ctrl+Q",), ""),
+        "select_all": ("Select &All", h.select_all, "select-all", ("Ctrl+A",), "Mask the whole picture"),
+        "clear_mask": ("&Clear Mask", h.clear_mask, "clear", ("Ctrl+Shift+A",), "Clear the mask"),
+        "invert_mask": ("&Invert Mask", h.invert_mask, "invert", ("Ctrl+I",), "Invert the mask"),
+        "zoom_in": ("Zoom &In", lambda: h.zoom_by(1.25), "zoom-in", ("+", "=", "Ctrl++"), ""),
+        "zoom_out": ("Zoom &Out", lambda: h.zoom_by(0.8), "zoom-out", ("-", "Ctrl+-"), ""),
+        "zoom_fit": ("&Fit to Window", h.zoom_fit, "zoom-fit", ("0", "Ctrl+0"), ""),
+        "zoom_actual": ("&Actual Pixels", h.zoom_actual, "zoom-actual", ("Ctrl+1",), "Zoom to 100 %"),
+        "generate": ("&Generate", h.generate, "generate", ("Ctrl+Return", "Ctrl+Enter"), ""),
+        "cancel": ("&Cancel", h.cancel, "cancel", ("Esc",), "Cancel the run after the current step"),
+        "apply": ("&Apply Candidate", h.apply, "apply", ("Ctrl+Shift+Return",), ""),
+        "discard": ("&Discard Candidates", h.discard, "discard", ("Ctrl+Backspace",), ""),
+        "random_seed": ("&Random Seed", h.random_seed, "dice", ("Ctrl+R",), ""),
+        "brush_smaller": ("Smaller Brush", lambda: h.grow_brush(-1), None, ("[",), ""),
+        "brush_larger": ("Larger Brush", lambda: h.grow_brush(1), None, ("]",), ""),
+        "download": ("&Download GLIDE Weights…", h.download, None, (), ""),
+        "reload_models": ("&Reload Models", h.reload_models, None, (), "Load the models again"),
         "extend_canvas": (
             "&Extend Canvas…",
-            w.extend_canvas,
+            h.extend_canvas,
             None,
             ("Ctrl+Alt+E",),
             "Grow the picture on any side and fill the new area (outpainting)",
         ),
         "backend": (
             "&Backend…",
-            w.models.choose_backend,
+            h.backend,
             None,
             (),
             "Run the models on this computer or on a server",
         ),
-        "shortcuts_help": ("&Keyboard Shortcuts", w.show_shortcuts, None, ("F1",), ""),
+        "shortcuts_help": ("&Keyboard Shortcuts", h.shortcuts_help, None, ("F1",), ""),
     }
 
 
@@ -165,29 +197,35 @@ TOOL_TIPS = {
 }
 
 
-def _undo_redo(w: MainWindow) -> tuple[QAction, QAction]:
+def _undo_redo(parent: QWidget, h: ActionHandlers) -> tuple[QAction, QAction]:
     undo = make_action(
-        w, "&Undo", w.undo, icon_name="undo", shortcuts=("Ctrl+Z",), tip="Undo the last stroke or edit"
+        parent, "&Undo", h.undo, icon_name="undo", shortcuts=("Ctrl+Z",), tip="Undo the last stroke or edit"
     )
     redo = make_action(
-        w, "&Redo", w.redo, icon_name="redo", shortcuts=("Ctrl+Shift+Z", "Ctrl+Y"), tip="Redo what was undone"
+        parent,
+        "&Redo",
+        h.redo,
+        icon_name="redo",
+        shortcuts=("Ctrl+Shift+Z", "Ctrl+Y"),
+        tip="Redo what was undone",
     )
     return undo, redo
 
 
-def create_actions(w: MainWindow) -> Actions:
+def create_actions(parent: QWidget, handlers: ActionHandlers) -> Actions:
+    """Every action, added to ``parent`` (so its shortcut works anywhere in it)."""
     made = {
-        name: make_action(w, text, slot, icon_name=icon_name, shortcuts=keys, tip=tip)
-        for name, (text, slot, icon_name, keys, tip) in _specs(w).items()
+        name: make_action(parent, text, slot, icon_name=icon_name, shortcuts=keys, tip=tip)
+        for name, (text, slot, icon_name, keys, tip) in _specs(handlers).items()
     }
-    made["undo"], made["redo"] = _undo_redo(w)
+    made["undo"], made["redo"] = _undo_redo(parent, handlers)
     actions = Actions(**made)
-    group = QActionGroup(w)
+    group = QActionGroup(parent)
     for tool, (key, tip) in TOOL_TIPS.items():
         action = make_action(
-            w,
+            parent,
             tool.label,
-            lambda t=tool: w.set_tool(t),
+            lambda t=tool: handlers.set_tool(t),
             icon_name=tool.value,
             shortcuts=(key,),
             tip=tip,
@@ -197,7 +235,7 @@ def create_actions(w: MainWindow) -> Actions:
         actions.tools[tool] = action
     for k in range(9):
         select = make_action(
-            w, f"Candidate {k + 1}", lambda k=k: w.candidates.select(k), shortcuts=(str(k + 1),)
+            parent, f"Candidate {k + 1}", lambda k=k: handlers.select_candidate(k), shortcuts=(str(k + 1),)
         )
         actions.candidate_keys.append(select)
     return actions

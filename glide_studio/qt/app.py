@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from .icons import app_icon
 from .settings import Settings
-from .worker import EngineFactory
+from .worker import BackendFactory
 
 __all__ = ["STYLE_SHEET", "apply_theme", "create_application", "run_window"]
 
@@ -116,7 +116,7 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
 
 
 def run_window(
-    factory: EngineFactory,
+    factory: BackendFactory,
     *,
     image: str | Path | None = None,
     settings_file: str | Path | None = None,
@@ -132,7 +132,7 @@ def run_window(
 
     app = create_application()
     store = QSettings(str(settings_file), QSettings.Format.IniFormat) if settings_file else QSettings()
-    window = MainWindow(settings=Settings(store), engine_factory=factory, store_locator=store_locator)
+    window = MainWindow(settings=Settings(store), backend_factory=factory, store_locator=store_locator)
     window.show()
     restored = window.recovery.offer_restore(window.files.replace)
     if image is not None and not restored:

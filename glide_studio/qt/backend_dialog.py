@@ -19,13 +19,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .settings import Backend
+from .settings import BackendChoice
 
 __all__ = ["BackendDialog"]
 
 
 class BackendDialog(QDialog):
-    def __init__(self, backend: Backend, parent: QWidget | None = None) -> None:
+    def __init__(self, backend: BackendChoice, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Where the models run")
         self.setMinimumWidth(480)
@@ -62,7 +62,7 @@ class BackendDialog(QDialog):
         for widget in (self.url, self.token):
             widget.setEnabled(self.server.isChecked())
 
-    def backend(self) -> Backend:
+    def backend(self) -> BackendChoice:
         if not self.server.isChecked() or not self.url.text().strip():
-            return Backend()
-        return Backend(url=self.url.text().strip(), token=self.token.text().strip())
+            return BackendChoice()
+        return BackendChoice(url=self.url.text().strip(), token=self.token.text().strip())

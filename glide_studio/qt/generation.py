@@ -11,6 +11,9 @@ thumbnails in the strip, progress and the time left in the prompt panel.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
@@ -18,10 +21,9 @@ from PySide6.QtWidgets import QWidget
 
 from ..core.editing.run import Run
 from ..core.editing.session import SessionError
-from ..core.generation.events import Cancelled, Candidate, Finished, Preview, Started
+from ..core.generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
 from ..core.generation.progress import ProgressClock
 from ..core.generation.request import RequestError
-from ..core.imaging.mask_check import THIN_FRACTION, thin_fraction
 from ..core.imaging.region import Box
 from .canvas import CanvasView
 from .convert import rgb_to_qimage, rgba_to_qimage
@@ -29,15 +31,11 @@ from .dialogs import ask_yes_no, show_error, show_info
 from .panels.candidates import THUMB, CandidatesStrip
 from .panels.prompt_panel import PromptPanel
 from .session_model import SessionModel
-from .worker import InpaintService
+from .worker import BackendService
 
 __all__ = ["MIN_FRAME_INTERVAL_MS", "GenerationController"]
 
 MIN_FRAME_INTERVAL_MS = 33
-
-
-def engine_is_remote(info: object) -> bool:
-    return bool(getattr(info, "remote", False))
 
 
 class GenerationController(QObject):
@@ -54,7 +52,7 @@ class GenerationController(QObject):
     def __init__(
         self,
         *,
-        service: InpaintService,
+        service: BackendService,
         model: SessionModel,
         canvas: CanvasView,
         panel: PromptPanel,
@@ -72,12 +70,15 @@ class GenerationController(QObject):
         self._clock = ProgressClock()
         self._frame_timer = QTimer(self, singleShot=True)
         self._frame_timer.timeout.connect(self._draw_pending)
-        service.started.connect(self._on_started)
-        service.preview.connect(self._on_preview)
-        service.candidate.connect(self._on_candidate)
-        service.finished.connect(self._on_finished)
-        service.failed.connect(self._on_failed)
-        service.cancelled.connect(self._on_cancelled)
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Started: self._on_started,
+            Preview: self._on_preview,
+            Candidate: self._on_candidate,
+            Finished: self._on_finished,
+            Cancelled: self._on_cancelled,
+            Failed: self._on_failed,
+        }
+        service.event.connect(self._on_event)
         service.busyChanged.connect(self._on_busy)
         service.prepared.connect(self._clock.expect)  # step times before any run: a better first estimate
         panel.generateRequested.connect(self.generate)
@@ -105,83 +106,49 @@ class GenerationController(QObject):
 
     # -- commands ----------------------------------------------------------------------------
 
-    def generate(self, *, outpaint: bool = False) -> bool:
+    def generate(self) -> bool:
         """Start a run for the current mask and settings; False (with a message) if it cannot start.
 
-        ``outpaint``: the mask is a canvas's new area, filled square by square."""
+        Right after the canvas was extended, the run fills the new area (outpainting)."""
         session = self._model.session
-        if self._service.busy:
-            self.message.emit("A generation is already running (Esc cancels it).")
-            return False
         if session is None:
             self.message.emit("Open a photo first.")
             return False
-        if session.document.mask_box() is None:
-            self.message.emit("Paint over the region to change first: the mask is empty.")
-            return False
-        outpaint = outpaint or session.just_extended
-        engine_info = self._service.engine
-        if self._panel.clip_selected and engine_info is not None and not engine_info.clip:
-            self.needFiles.emit(
-                "clip",
-                "CLIP guidance needs the noised CLIP encoders (clip_image_enc.pt, clip_text_enc.pt), "
-                "which are not in the weights folder.",
-            )
-            return False
-        if outpaint and engine_is_remote(self._service.engine):
-            show_error(self._parent, "Cannot fill", "Outpainting runs on this computer only for now.")
-            return False
-        if session.pending_candidates and not session.stale:
-            question = f"Replace the {session.pending_candidates} candidate(s) that were not applied?"
-            if not ask_yes_no(self._parent, "Generate again", question, default_yes=False):
-                return False
+        info = self._service.info
         try:
-            settings = self._panel.request_settings()
-            settings["seed"] = self._panel.next_seed()
-            prompt = self._panel.prompt.toPlainText().strip()
-            request = session.document.request(prompt, **settings)
-            engine = self._service.engine
-            session.start_run(request, model=engine.description if engine is not None else "")
+            settings = self._panel.settings()
+        except RequestError as exc:
+            show_error(self._parent, "Cannot generate", str(exc))
+            return False
+        check = session.check_run(settings, info, busy=self._service.busy)
+        if check.refusal:
+            self.message.emit(check.refusal)
+            return False
+        if check.files_group:
+            self.needFiles.emit(check.files_group, check.files_why)
+            return False
+        if check.question and not ask_yes_no(
+            self._parent, "Generate again", check.question, default_yes=False
+        ):
+            return False
+        try:
+            request = session.request_for(replace(settings, seed=self._panel.next_seed()))
+            session.start_run(request, model=info.description if info is not None else "")
         except (RequestError, SessionError) as exc:
             show_error(self._parent, "Cannot generate", str(exc))
             return False
-        session.set_prompt(prompt)
-        self._say_what_draws(request)
-        side = self._service.engine.base_resolution if self._service.engine is not None else 64
-        if thin_fraction(request.mask, model_side=side) > THIN_FRACTION:
-            self.message.emit(
-                f"Warning: most painted strokes are about one pixel wide at the model's {side} px; "
-                "widen them, or the result may come out striped."
-            )
+        session.set_prompt(settings.prompt)
+        for warning in session.run_warnings(request, info):
+            self.message.emit(warning)
         self._pending = self._shown = None
         self._canvas.clear_preview()
         self._clock.begin()
         self._panel.show_progress(0.0, "Starting…")
-        if not self._service.generate(request, outpaint=outpaint):
+        if not self._service.generate(request):
             session.fail("The model thread is not running.")
             return False
         self._canvas.setFocus()
         return True
-
-    def _say_what_draws(self, request: object) -> None:
-        """A whole square to draw without the text-to-image models: say which model does it."""
-        info = self._service.engine
-        if info is None or info.text2im or info.is_demo:
-            return
-        from ..core.imaging.region import mask_bounds, region_of_interest
-
-        mask = request.mask  # type: ignore[attr-defined]
-        bounds = mask_bounds(mask)
-        if bounds is None:
-            return
-        square = region_of_interest(bounds, mask.shape[1], mask.shape[0]).clipped(
-            mask.shape[1], mask.shape[0]
-        )
-        if mask[square.slices].all():
-            self.message.emit(
-                "The whole square is new: the inpainting model draws it, as the text-to-image models "
-                "(base.pt, upsample.pt) are not downloaded (Models → Download, group text2im)."
-            )
 
     def cancel(self) -> None:
         if self._service.busy:
@@ -265,12 +232,18 @@ class GenerationController(QObject):
         self._context = None
         self._on_run_changed()
 
-    # -- worker events ------------------------------------------------------------------------
+    # -- the run's events ------------------------------------------------------------------------
 
-    def _feed(self, event: object) -> None:
+    def _on_event(self, event: Event) -> None:
+        """One place where the run's events arrive, dispatched by type."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _feed(self, event: Event) -> None:
         session = self._model.session
         if session is not None and session.run is not None and session.run.running:
-            session.handle(event)  # type: ignore[arg-type]
+            session.handle(event)
 
     def _on_started(self, event: Started) -> None:
         self._context = None
@@ -279,10 +252,11 @@ class GenerationController(QObject):
         if event.prompt_truncated:
             self.message.emit("The prompt is longer than the model reads; its end was ignored.")
 
-    def _on_preview(self, stage: str, step: int, total: int, event: Preview) -> None:
+    def _on_preview(self, event: Preview) -> None:
         run = self.run
         if run is None or not run.running or self._service.cancelling:
             return
+        stage, step, total = event.stage, event.step, event.total
         now = time.perf_counter()
         self._clock.step(stage, step, now)
         text = self._clock.describe(stage, step, total, now)
@@ -329,23 +303,18 @@ class GenerationController(QObject):
         )
         self.message.emit("Pick a candidate and Apply it, or Discard them all.")
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, event: Failed) -> None:
         self._end_frames()
         session = self._model.session
         if session is not None:
-            session.fail(message)
+            session.fail(event.message)
         self._panel.show_progress(0.0, "Failed; the picture was not changed.")
-        show_error(self._parent, "Generation failed", f"{message}\n\nThe picture was not changed.")
+        show_error(self._parent, "Generation failed", f"{event.message}\n\nThe picture was not changed.")
 
-    def _on_cancelled(self, event: Cancelled | None) -> None:
+    def _on_cancelled(self, event: Cancelled) -> None:
         self._end_frames()
-        session = self._model.session
-        if session is not None and session.run is not None and session.run.running:
-            if event is not None:
-                session.handle(event)
-            else:
-                session.cancelled()
-        kept = len(event.candidates) if event is not None else 0
+        self._feed(event)
+        kept = len(event.candidates)
         self._panel.show_progress(
             0.0, "Cancelled" + (f" · {kept} finished candidate(s) kept" if kept else "")
         )

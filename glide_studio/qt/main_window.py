@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.editing.autosave import autosave_folder
-from ..core.editing.history import make_thumbnail
+from ..core.editing.patches import make_thumbnail
 from ..core.editing.session import SessionError
-from .actions import Actions, create_actions
+from .actions import ActionHandlers, Actions, create_actions
+from .backend_controller import BackendController
 from .canvas import MAX_BRUSH, CanvasView
 from .colour_button import ColourButton
 from .compare_keys import CompareKeyFilter
@@ -38,7 +39,6 @@ from .extend_dialog import ExtendDialog
 from .file_actions import FileActions
 from .generation import GenerationController
 from .mask_tools import Tool
-from .models_controller import ModelsController
 from .panels.candidates import CandidatesStrip
 from .panels.history_panel import HistoryPanel
 from .panels.prompt_panel import PromptPanel
@@ -47,7 +47,7 @@ from .recovery import RecoveryController
 from .session_model import SessionModel
 from .settings import Settings
 from .status import StatusBar
-from .worker import EngineFactory, InpaintService
+from .worker import BackendFactory, BackendService
 
 __all__ = ["STOP_WAIT_MS", "MainWindow"]
 
@@ -102,9 +102,9 @@ class MainWindow(QMainWindow):
         self,
         *,
         settings: Settings,
-        engine_factory: EngineFactory,
+        backend_factory: BackendFactory,
         store_locator: Callable[[], Any] | None = None,
-        start_engine: bool = True,
+        start_backend: bool = True,
         data_folder: Path | None = None,
     ) -> None:
         super().__init__()
@@ -113,17 +113,29 @@ class MainWindow(QMainWindow):
         """'' while open, 'stopping' while the model thread winds down, 'done' when closed."""
         self.setWindowTitle("GLIDE Studio")
         self.setAcceptDrops(True)
-        self.model = SessionModel(self)
-        self.canvas = CanvasView(self.model)
+        self.session_model = SessionModel(self)
+        self.canvas = CanvasView(self.session_model)
         self.canvas.set_brush_size(settings.brush_size)
         self.prompt_panel = PromptPanel(settings.generation())
         self.candidates = CandidatesStrip()
-        self.history = HistoryPanel(self.model)
-        self.models = ModelsController(self, factory=engine_factory, store_locator=store_locator)
-        self.service = InpaintService(self.models.load_engine, parent=self)
+        self.history = HistoryPanel(self.session_model)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.backends = BackendController(
+            parent=self,
+            settings=settings,
+            local_factory=backend_factory,
+            store_locator=store_locator,
+            status=self.status,
+            panel=self.prompt_panel,
+            canvas=self.canvas,
+            running=lambda: self.service.busy,
+        )
+        self.service = BackendService(self.backends.open_backend, parent=self)
+        self.backends.attach(self.service)
         self.generation = GenerationController(
             service=self.service,
-            model=self.model,
+            model=self.session_model,
             canvas=self.canvas,
             panel=self.prompt_panel,
             strip=self.candidates,
@@ -131,25 +143,57 @@ class MainWindow(QMainWindow):
         )
         self.preparation = RunPreparation(service=self.service, panel=self.prompt_panel, parent=self)
         self.recovery = RecoveryController(
-            model=self.model, folder=data_folder or autosave_folder(), parent=self
+            model=self.session_model, folder=data_folder or autosave_folder(), parent=self
         )
         self.files = FileActions(
-            model=self.model,
+            model=self.session_model,
             settings=settings,
             parent=self,
             before_replace=lambda: self.generation.discard() if self.generation.running else None,
         )
-        self.status = StatusBar(self)
-        self.setStatusBar(self.status)
-        self.actions_ = create_actions(self)
+        self.actions_ = create_actions(self, self._handlers())
         self._build_layout(self.actions_)
         self._ready_timer = QTimer(self, singleShot=True, interval=80)
         self._ready_timer.timeout.connect(self._update_ready)
         self._connect()
         self._restore()
         self._on_session_replaced()
-        if start_engine:
+        if start_backend:
             self.service.start()
+
+    def _handlers(self) -> ActionHandlers:
+        files, gen, canvas, backends = self.files, self.generation, self.canvas, self.backends
+        return ActionHandlers(
+            new=files.new_canvas,
+            open=files.open_dialog,
+            paste=files.paste,
+            save=files.save,
+            save_as=files.save_as,
+            save_project=files.save_project,
+            export=files.export,
+            quit=self.close,
+            undo=self.undo,
+            redo=self.redo,
+            select_all=self.select_all,
+            clear_mask=self.clear_mask,
+            invert_mask=self.invert_mask,
+            zoom_by=canvas.zoom_by,
+            zoom_fit=canvas.fit_to_window,
+            zoom_actual=canvas.actual_size,
+            generate=gen.generate,
+            cancel=gen.cancel,
+            apply=gen.apply,
+            discard=gen.discard,
+            random_seed=self.prompt_panel.randomize_seed,
+            grow_brush=canvas.grow_brush,
+            download=backends.show_download_dialog,
+            reload_models=backends.reload_models,
+            backend=backends.choose_backend,
+            extend_canvas=self.extend_canvas,
+            shortcuts_help=self.show_shortcuts,
+            set_tool=self.set_tool,
+            select_candidate=self.candidates.select,
+        )
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -255,20 +299,20 @@ class MainWindow(QMainWindow):
     # -- wiring ------------------------------------------------------------------------------
 
     def _connect(self) -> None:
-        m = self.model
+        m = self.session_model
         m.sessionReplaced.connect(self._on_session_replaced)
         m.canvasResized.connect(self._on_session_replaced)
         m.maskChanged.connect(lambda _box: self._ready_timer.start())
         for signal in (m.historyChanged, m.savedChanged, m.runChanged, m.imageChanged):
             signal.connect(self._update_title)
             signal.connect(self._update_undo_actions)
-        self.canvas.maskEdited.connect(lambda patch, text: self.model.push_mask_patch(patch, text))
-        self.canvas.sketchEdited.connect(self.model.push_sketch_change)
+        self.canvas.maskEdited.connect(lambda patch, text: self.session_model.push_mask_patch(patch, text))
+        self.canvas.sketchEdited.connect(self.session_model.push_sketch_change)
         self.colour_button.colourChosen.connect(self.canvas.set_colour)
         self.canvas.colourChanged.connect(self.colour_button.show_colour)
-        self.model.sketchChanged.connect(lambda _box: self._show_sketch_controls())
+        self.session_model.sketchChanged.connect(lambda _box: self._show_sketch_controls())
         self.generation.applied.connect(self.recovery.saved_now)
-        self.generation.needFiles.connect(self.models.offer_download)
+        self.generation.needFiles.connect(self.backends.offer_download)
         self.canvas.extendRequested.connect(self._extend_by_drag)
         self.candidates.compareToggled.connect(self.canvas.set_comparing)
         self.canvas.comparingChanged.connect(self._show_comparing)
@@ -281,19 +325,15 @@ class MainWindow(QMainWindow):
         self.canvas.brushSizeChanged.connect(self._show_brush_size)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.canvas.openRequested.connect(self.files.open_dialog)
-        self.prompt_panel.upsample.toggled.connect(lambda _on: self.models.update_model_side())
-        self.models.update_model_side()
         for source in (self.generation.message, self.files.message):
             source.connect(lambda text: self.status.showMessage(text, 8000))
         self.generation.runningChanged.connect(lambda _r: self._update_ready())
-        self.service.engineReady.connect(self.models.on_engine_ready)
-        self.service.engineFailed.connect(self.models.on_engine_failed)
-        self.status.downloadRequested.connect(self.models.show_download_dialog)
+        self.status.downloadRequested.connect(self.backends.show_download_dialog)
         self.actions_.tools[self.canvas.tool].setChecked(True)
 
     def _on_session_replaced(self) -> None:
-        doc = self.model.document
-        session = self.model.session
+        doc = self.session_model.document
+        session = self.session_model.session
         if session is not None and session.prompt:
             self.prompt_panel.prompt.setPlainText(session.prompt)
         if doc is not None:
@@ -310,11 +350,11 @@ class MainWindow(QMainWindow):
         self._update_ready()
 
     def _show_sketch_controls(self) -> None:
-        doc = self.model.document
+        doc = self.session_model.document
         self.prompt_panel.set_sketching(doc is not None and doc.sketch is not None and not doc.sketch.empty)
 
     def _update_undo_actions(self, *_: object) -> None:
-        session = self.model.session
+        session = self.session_model.session
         idle = session is not None and (session.run is None or not session.run.running)
         for action, possible, label, name in (
             (
@@ -340,20 +380,20 @@ class MainWindow(QMainWindow):
         button.blockSignals(False)
 
     def undo(self) -> None:
-        if self.model.session is not None:
-            self.model.session.undo()
+        if self.session_model.session is not None:
+            self.session_model.session.undo()
 
     def redo(self) -> None:
-        if self.model.session is not None:
-            self.model.session.redo()
+        if self.session_model.session is not None:
+            self.session_model.session.redo()
 
     def _update_title(self, *_: object) -> None:
-        doc = self.model.document
+        doc = self.session_model.document
         self.setWindowTitle(f"{doc.title}[*] — GLIDE Studio" if doc else "GLIDE Studio")
         self.setWindowModified(bool(doc and doc.modified))
 
     def _update_ready(self) -> None:
-        doc = self.model.document
+        doc = self.session_model.document
         running = self.generation.running
         reason = ""
         if doc is None:
@@ -372,28 +412,26 @@ class MainWindow(QMainWindow):
         for widget in (self.brush_slider, self.brush_spin):
             widget.blockSignals(False)
 
-    # -- engine ------------------------------------------------------------------------------
-
     # -- commands ----------------------------------------------------------------------------
     def set_tool(self, tool: Tool) -> None:
         self.canvas.set_tool(tool)
         self.actions_.tools[tool].setChecked(True)
 
     def select_all(self) -> None:
-        if self.model.session is not None:
-            self.model.session.fill_mask(True)
+        if self.session_model.session is not None:
+            self.session_model.session.fill_mask(True)
 
     def clear_mask(self) -> None:
-        if self.model.session is not None:
-            self.model.session.fill_mask(False)
+        if self.session_model.session is not None:
+            self.session_model.session.fill_mask(False)
 
     def invert_mask(self) -> None:
-        if self.model.session is not None:
-            self.model.session.invert_mask()
+        if self.session_model.session is not None:
+            self.session_model.session.invert_mask()
 
     def extend_canvas(self) -> None:
         """Grow the canvas (undoable) and, if asked, fill the new area at once."""
-        session = self.model.session
+        session = self.session_model.session
         if session is None:
             return
         dialog = ExtendDialog(self)
@@ -409,7 +447,7 @@ class MainWindow(QMainWindow):
             self.generation.generate()  # right after an extension, Generate fills the new area
 
     def _extend_by_drag(self, sides: dict[str, int]) -> None:
-        session = self.model.session
+        session = self.session_model.session
         if session is None:
             return
         try:

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPolygonF
 
-from ..core.editing.history import MaskPatch
+from ..core.editing.patches import MaskPatch
 from ..core.editing.sketch import SketchPatch
 from ..core.imaging.region import Box
 from .session_model import SessionModel

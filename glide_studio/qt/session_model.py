@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ..core.editing.document import Document
-from ..core.editing.history import MaskPatch
+from ..core.editing.patches import MaskPatch
 from ..core.editing.session import Change, ChangeKind, EditingSession
 from ..core.editing.sketch import SketchPatch
 from ..core.imaging.region import Box

@@ -15,7 +15,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from ..core.generation.presets import DEFAULT_PRESET, PRESETS
 
-__all__ = ["MAX_RECENT", "Backend", "GenerationDefaults", "Settings", "temporary_settings"]
+__all__ = ["MAX_RECENT", "BackendChoice", "GenerationDefaults", "Settings", "temporary_settings"]
 
 MAX_RECENT = 10
 
@@ -40,7 +40,7 @@ class GenerationDefaults:
 
 
 @dataclass(frozen=True)
-class Backend:
+class BackendChoice:
     url: str = ""
     """Empty: this computer. Otherwise the server's address, e.g. http://gpu-box:8000."""
     token: str = ""
@@ -130,13 +130,13 @@ class Settings:
 
     # -- backend ---------------------------------------------------------------------------------
 
-    def backend(self) -> Backend:
+    def backend(self) -> BackendChoice:
         """Where the models run: this computer (no URL) or a GLIDE Studio server."""
-        return Backend(
+        return BackendChoice(
             url=self._get("backend/url", "", str).strip(), token=self._get("backend/token", "", str)
         )
 
-    def set_backend(self, backend: Backend) -> None:
+    def set_backend(self, backend: BackendChoice) -> None:
         self._store.setValue("backend/url", backend.url)
         self._store.setValue("backend/token", backend.token)
 

@@ -1,6 +1,6 @@
 """The status bar: messages on the left; picture size, zoom, model and device on the right.
 
-When the engine is the built-in demo model (or weights are missing) it says
+When the models are the built-in demo model (or weights are missing) it says
 so in plain words and offers the download right there.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QStatusBar, QWidget
 
-from .worker import EngineInfo
+from ..core.generation.backend import BackendInfo
 
 __all__ = ["StatusBar"]
 
@@ -51,7 +51,7 @@ class StatusBar(QStatusBar):
         self.model_label.setText("Loading model…")
         self.model_label.setToolTip("")
 
-    def set_engine(self, info: EngineInfo) -> None:
+    def set_backend(self, info: BackendInfo) -> None:
         if info.is_demo:
             self.model_label.setText("Demo model — not GLIDE: results only show how editing works")
             self.model_label.setStyleSheet("color: #f0b36a;")
@@ -67,10 +67,11 @@ class StatusBar(QStatusBar):
                 self.showMessage(info.notice, 30000)
         self.model_label.setToolTip(tip)
         self.device_label.setText(info.device_label)
-        self.device_label.setToolTip(f"The model runs here; the worker uses {info.threads} CPU thread(s)")
+        threads = f"; the worker uses {info.threads} CPU thread(s)" if info.threads else ""
+        self.device_label.setToolTip(f"The model runs here{threads}")
         self.download_button.setVisible(info.is_demo or bool(info.missing))
 
-    def set_engine_failed(self, message: str) -> None:
+    def set_backend_failed(self, message: str) -> None:
         self.model_label.setText("Model not loaded")
         self.model_label.setStyleSheet("color: #f08a7a;")
         self.model_label.setToolTip(message)

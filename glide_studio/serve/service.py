@@ -8,7 +8,6 @@ refusal happens here, before a model is involved); each model replica holds an
 from __future__ import annotations
 
 import hmac
-import inspect
 import ipaddress
 import json
 from collections.abc import Iterator, Mapping
@@ -17,10 +16,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..core.generation.backend import Backend
 from ..core.generation.cancel import CancelToken, RunCancelled
 from ..core.generation.events import Cancelled, Failed
 from ..core.generation.request import EditRequest
-from ..core.remote.wire import API_VERSION, Limits, WireError, dumps_line, event_to_wire, request_from_wire
+from ..core.remote.wire import Limits, WireError, dumps_line, event_to_wire, info_to_wire, request_from_wire
 
 __all__ = ["EditRunner", "RequestGate", "ServiceConfig", "is_loopback", "package_version"]
 
@@ -96,48 +96,33 @@ class RequestGate:
 class EditRunner:
     """One replica's models, loaded once, and the stream of one run."""
 
-    def __init__(self, engine: Any, config: ServiceConfig) -> None:
-        self.engine = engine
+    def __init__(self, backend: Backend, config: ServiceConfig) -> None:
+        self.backend = backend
         self.config = config
-        run = engine.inpainter.run
-        self._takes_cancel = "cancel" in inspect.signature(run).parameters
 
     @classmethod
     def load(cls, config: ServiceConfig) -> EditRunner:
-        from ..core.runtime.engine import load_engine
+        from ..core.runtime.engine import load_local_backend
 
         if config.threads:
             import torch
 
             torch.set_num_threads(config.threads)
-        engine = load_engine(weights_dir=config.weights_dir, device=config.device, demo=config.demo)
-        return cls(engine, config)
+        backend = load_local_backend(weights_dir=config.weights_dir, device=config.device, demo=config.demo)
+        return cls(backend, config)
 
     def info(self) -> dict[str, Any]:
         """``GET /v1/info``: what runs here and what a request may cost."""
-        inpainter = self.engine.inpainter
-        upsampler = inpainter.upsampler
-        return {
-            "api": API_VERSION,
-            "version": package_version(),
-            "description": self.engine.description,
-            "device": self.engine.device_label,
-            "is_demo": bool(self.engine.is_demo),
-            "missing": [str(getattr(m, "name", m)) for m in self.engine.missing],
-            "sampling": dict(self.engine.sampling or {}),
-            "notice": str(getattr(self.engine, "notice", "") or ""),
-            "stages": {
-                "base": int(inpainter.base.resolution),
-                "upsample": int(upsampler.resolution) if upsampler is not None else None,
-            },
-            "limits": self.config.limits.as_dict(),
-            "auth": self.config.token is not None,
-        }
+        return info_to_wire(
+            self.backend.info,
+            limits=self.config.limits,
+            auth=self.config.token is not None,
+            version=package_version(),
+        )
 
     def lines(self, request: EditRequest, cancel: CancelToken) -> Iterator[bytes]:
         """The run as NDJSON lines; stops between steps once ``cancel`` is set; never raises."""
-        kwargs = {"cancel": cancel} if self._takes_cancel else {}
-        events = self.engine.inpainter.run(request, **kwargs)
+        events = self.backend.run(request, cancel=cancel)
         try:
             for event in events:
                 yield dumps_line(event_to_wire(event, preview_format=self.config.preview_format))

@@ -67,6 +67,7 @@ def _args(folder, tmp, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_two_candidates_with_parameters_in_the_png(weights, photo, capsys, monkeypatch):
     monkeypatch.delenv("GLIDE_STUDIO_WEIGHTS", raising=False)
     rgb, mask, tmp = photo

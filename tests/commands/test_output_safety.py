@@ -27,10 +27,10 @@ def photo(tmp_path):
 def no_engine(monkeypatch):
     """Fails the test if a model is loaded: the checks must come first."""
 
-    def load_engine(**_):
+    def load_local_backend(**_):
         raise AssertionError("the engine was loaded")
 
-    monkeypatch.setattr(engine_module, "load_engine", load_engine)
+    monkeypatch.setattr(engine_module, "load_local_backend", load_local_backend)
 
 
 def _args(tmp, output, *extra, image="photo.png", prompt="a red barn"):

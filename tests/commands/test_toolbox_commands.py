@@ -62,6 +62,7 @@ def test_generate_uses_text_to_image_models_when_present(weights, tmp_path, caps
     )
 
 
+@pytest.mark.slow
 def test_generate_with_the_demo_model(tmp_path, capsys):
     assert (
         main(["generate", "--prompt", "a red circle", "--size", "32", "-o", str(tmp_path / "g.png"), *DEMO])
@@ -71,6 +72,7 @@ def test_generate_with_the_demo_model(tmp_path, capsys):
     assert result.rgb.shape == (32, 32, 3) and result.rgb.std() > 0
 
 
+@pytest.mark.slow
 def test_outpaint_extends_and_keeps_the_picture(picture, capsys):
     rgb, tmp = picture
     out = tmp / "wide.png"
@@ -82,6 +84,7 @@ def test_outpaint_extends_and_keeps_the_picture(picture, capsys):
     assert result.text["extend"] == "8,0,24,0" and result.text["mode"] == "outpaint"
 
 
+@pytest.mark.slow
 def test_sketch_strength_zero_keeps_the_sketch(picture, capsys):
     rgb, tmp = picture
     mask = np.zeros(rgb.shape[:2], np.uint8)
@@ -143,9 +146,9 @@ def test_text_to_image_models_load_only_when_a_run_needs_them(weights):
     import numpy as np
 
     from glide_studio.core.generation.request import EditRequest, StageSettings
-    from glide_studio.core.runtime.engine import load_engine
+    from glide_studio.core.runtime.engine import load_local_backend
 
-    engine = load_engine(weights_dir=weights[1], device="cpu")
+    engine = load_local_backend(weights_dir=weights[1], device="cpu")
     text2im = engine.inpainter.text2im
     assert text2im is not None and not text2im.loaded, "checked at load, kept on disk"
     image = np.zeros((48, 64, 3), np.uint8)

@@ -31,48 +31,54 @@ def _request(**changes) -> EditRequest:
 
 @pytest.fixture()
 def slow_inpainter():
-    """The tiny model with a sleep in every UNet block: one step takes about 3 s."""
+    """The tiny model with a sleep in every UNet block: one step takes about 3 s.
+
+    Yields the inpainter, the token to run it with, and a list that gets, for every block the
+    model starts, whether the token was already set then."""
     inpainter = tiny_inpainter(upsampler=False)
     model = inpainter.base.model
-    entered = threading.Event()
+    token = CancelToken()
+    started: list[bool] = []
 
     def sleep(module, args):
-        entered.set()
+        started.append(token.cancelled)
         time.sleep(BLOCK_SECONDS)
 
     blocks = [*model.input_blocks, model.middle_block, *model.output_blocks]
     handles = [block.register_forward_pre_hook(sleep) for block in blocks]
-    yield inpainter, entered, len(blocks) * BLOCK_SECONDS
+    assert len(blocks) * BLOCK_SECONDS > 2.5
+    yield inpainter, token, started
     for handle in handles:
         handle.remove()
 
 
 def test_cancel_lands_inside_a_slow_step(slow_inpainter):
-    inpainter, entered, step_seconds = slow_inpainter
-    assert step_seconds > 2.5
-    token = CancelToken()
+    # Counted in model blocks, not seconds: benchmarks/cancel_latency.py times it.
+    inpainter, token, started = slow_inpainter
     events: list[object] = []
-    ended_at: list[float] = []
 
     def consume() -> None:
         for event in inpainter.run(_request(), cancel=token):
             events.append(event)
-        ended_at.append(time.perf_counter())
 
+    begun = time.perf_counter()
     worker = threading.Thread(target=consume)
     worker.start()
-    assert entered.wait(10)
-    time.sleep(1.0)  # well inside the first step
-    cancelled_at = time.perf_counter()
+    deadline = time.monotonic() + 60  # a hang guard
+    while len(started) < 3 and time.monotonic() < deadline:  # well inside the first step
+        time.sleep(0.01)
+    assert len(started) >= 3
     token.cancel()
-    worker.join(10)
+    worker.join(60)  # a hang guard: uncancelled, the run would end in Finished after four steps
+    took = time.perf_counter() - begun
     assert not worker.is_alive()
-    assert ended_at[0] - cancelled_at < 0.5
+    assert started.count(True) <= 1, f"{started.count(True)} blocks ran after the cancel"
     assert isinstance(events[0], Started)
     assert not any(isinstance(e, (Preview, Candidate, Finished)) for e in events)
     last = events[-1]
     assert isinstance(last, Cancelled) and last.candidates == ()
-    assert 0.9 < last.seconds < 1.0 + 0.5 + 0.5
+    # The run's own clock: at least the two blocks slept before the cancel, at most the whole run.
+    assert 2 * BLOCK_SECONDS <= last.seconds <= took
 
 
 def test_cancel_between_steps_and_after_the_first_candidate():

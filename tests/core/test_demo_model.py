@@ -25,6 +25,8 @@ from glide_studio.core.weights.bundled import demo_folder
 from glide_studio.core.weights.checkpoints import load_model
 from reference_data import skip_or_fail
 
+pytestmark = pytest.mark.slow  # the module's fixtures evaluate the demo models: about a minute
+
 DEMO_DIR = Path(str(demo_folder()))  # shipped inside the package
 CASES = 24
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from glide_studio.core.editing.document import EDITS_KEY, Document
-from glide_studio.core.editing.history import MaskPatch
+from glide_studio.core.editing.patches import MaskPatch
 from glide_studio.core.generation.request import RequestError
 from glide_studio.core.imaging.files import ImageError, load_image
 from glide_studio.core.imaging.region import Box, region_of_interest

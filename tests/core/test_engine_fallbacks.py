@@ -15,7 +15,7 @@ from glide_studio.cli import main
 from glide_studio.core.generation.request import EditRequest, RequestError
 from glide_studio.core.imaging.files import load_image
 from glide_studio.core.model import build_model
-from glide_studio.core.runtime.engine import EngineError, load_engine
+from glide_studio.core.runtime.engine import EngineError, load_local_backend
 from glide_studio.core.weights.checkpoints import CheckpointError, check_weights, save_checkpoint
 from glide_studio.core.weights.released import RELEASED
 from tiny_models import TINY_BASE, random_model
@@ -65,25 +65,28 @@ def assert_names_missing(message: str, folder) -> None:
 def test_a_named_folder_without_weights_is_an_error(tmp_path, no_cache):
     folder = tmp_path / "does" / "not" / "exist"
     with pytest.raises(EngineError) as info:
-        load_engine(weights_dir=folder, device="cpu")
+        load_local_backend(weights_dir=folder, device="cpu")
     assert_names_missing(str(info.value), folder)
     with pytest.raises(EngineError) as info:
-        load_engine(device="cpu", environ={"GLIDE_STUDIO_WEIGHTS": str(tmp_path)})
+        load_local_backend(device="cpu", environ={"GLIDE_STUDIO_WEIGHTS": str(tmp_path)})
     assert_names_missing(str(info.value), tmp_path)
     (tmp_path / "encoder.json").write_text("{}")  # an old download of the tokenizer changes nothing
     with pytest.raises(EngineError):
-        load_engine(weights_dir=tmp_path, device="cpu")
-    assert load_engine(weights_dir=folder, device="cpu", demo=True).is_demo
+        load_local_backend(weights_dir=tmp_path, device="cpu")
+    assert load_local_backend(weights_dir=folder, device="cpu", demo=True).info.is_demo
 
 
 def test_only_no_folder_at_all_falls_back_to_the_demo_and_says_so(no_cache):
-    engine = load_engine(device="cpu", environ={})
-    assert engine.is_demo and engine.inpainter.upsampler is not None, "the demo runs both stages"
+    engine = load_local_backend(device="cpu", environ={})
+    assert engine.info.is_demo and engine.inpainter.upsampler is not None, "the demo runs both stages"
     assert (engine.inpainter.base.resolution, engine.inpainter.upsampler.resolution) == (32, 128)
-    assert engine.sampling["upsample_steps"] and engine.sampling["upsample_sampler"]
-    assert f"No GLIDE weights in {no_cache}" in engine.notice and "glide-studio download" in engine.notice
+    assert engine.info.sampling.upsample is not None and engine.info.sampling.upsample.steps
+    assert (
+        f"No GLIDE weights in {no_cache}" in engine.info.notice
+        and "glide-studio download" in engine.info.notice
+    )
     with pytest.raises(EngineError, match=r"base_inpaint\.pt"):
-        load_engine(device="cpu", environ={}, demo=False)
+        load_local_backend(device="cpu", environ={}, demo=False)
 
 
 def test_a_demo_folder_without_its_upsampler_runs_the_base_stage_alone(tmp_path):
@@ -91,11 +94,11 @@ def test_a_demo_folder_without_its_upsampler_runs_the_base_stage_alone(tmp_path)
 
     for name in ("demo_inpaint.pt", "demo_inpaint.json"):
         (tmp_path / name).write_bytes((demo_folder() / name).read_bytes())
-    engine = load_engine(device="cpu", environ={}, demo=True, demo_dir=tmp_path)
-    assert engine.inpainter.upsampler is None and "no upsampler" in engine.description
+    engine = load_local_backend(device="cpu", environ={}, demo=True, demo_dir=tmp_path)
+    assert engine.inpainter.upsampler is None and "no upsampler" in engine.info.description
     (tmp_path / "demo_upsample.json").write_text("{not json")
     with pytest.raises(EngineError, match="missing or damaged"):
-        load_engine(device="cpu", environ={}, demo=True, demo_dir=tmp_path)
+        load_local_backend(device="cpu", environ={}, demo=True, demo_dir=tmp_path)
 
 
 def test_cli_exits_non_zero_naming_the_missing_file(photo, no_cache, capsys):
@@ -109,11 +112,11 @@ def test_cli_exits_non_zero_naming_the_missing_file(photo, no_cache, capsys):
 def test_missing_upsampler_is_stated_and_not_recorded(photo, tmp_path, no_cache, capsys):
     weights = tmp_path / "weights"
     save_checkpoint(weights / "base_inpaint.pt", random_model(TINY_BASE, seed=1), options=TINY_BASE)
-    engine = load_engine(weights_dir=weights, device="cpu")
-    assert engine.inpainter.upsampler is None and not engine.is_demo
+    engine = load_local_backend(weights_dir=weights, device="cpu")
+    assert engine.inpainter.upsampler is None and not engine.info.is_demo
     # The released models on a CPU make candidates in turn; the small demo model batches them.
-    assert engine.inpainter.in_turn and not load_engine(device="cpu", demo=True).inpainter.in_turn
-    assert "upsample_inpaint.pt is not in" in engine.notice
+    assert engine.inpainter.in_turn and not load_local_backend(device="cpu", demo=True).inpainter.in_turn
+    assert "upsample_inpaint.pt is not in" in engine.info.notice
     status = main(inpaint_args(photo, "-o", str(photo / "out.png"), "--weights-dir", str(weights)))
     out = capsys.readouterr()
     assert status == 0, out.err
@@ -156,7 +159,7 @@ def test_untrained_or_corrupt_weights_are_refused_by_name(tmp_path, no_cache, ph
     weights = tmp_path / "weights"
     save_checkpoint(weights / "base_inpaint.pt", model, options=TINY_BASE)
     with pytest.raises(CheckpointError, match=message) as info:
-        load_engine(weights_dir=weights, device="cpu")
+        load_local_backend(weights_dir=weights, device="cpu")
     assert str(weights / "base_inpaint.pt") in str(info.value)
     assert main(inpaint_args(photo, "-o", str(photo / "out.png"), "--weights-dir", str(weights))) == 1
     assert "base_inpaint.pt" in capsys.readouterr().err and not (photo / "out.png").exists()
@@ -170,7 +173,7 @@ def test_a_file_changed_since_download_is_refused_at_load(tmp_path, no_cache):
                "validator": None, "mtime_ns": path.stat().st_mtime_ns}  # fmt: skip
     (weights / "base_inpaint.pt.manifest.json").write_text(json.dumps(sidecar))
     with pytest.raises(EngineError, match=rf"{path}: is \d+ bytes but was \d+"):
-        load_engine(weights_dir=weights, device="cpu")
+        load_local_backend(weights_dir=weights, device="cpu")
 
 
 def test_every_candidate_seed_must_be_a_valid_seed(photo, no_cache, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from glide_studio.core.generation.cancel import CancelToken
 from glide_studio.core.generation.events import Cancelled, Candidate, Finished, Preview, Started
@@ -29,6 +30,7 @@ def _request(**changes) -> EditRequest:
     return EditRequest(image=image, mask=mask, **settings)
 
 
+@pytest.mark.slow
 def test_candidates_in_turn_stream_each_candidate_whole_and_match_it_run_alone():
     in_turn = tiny_inpainter()
     in_turn.in_turn = True

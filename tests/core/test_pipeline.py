@@ -153,9 +153,9 @@ def test_guidance_one_skips_the_unconditional_rows():
     model = inpainter.base.model
     original = model.denoise
 
-    def counting(x, t, cond):
+    def counting(x, t, cond, **kwargs):
         calls.append(x.shape[0])
-        return original(x, t, cond)
+        return original(x, t, cond, **kwargs)
 
     model.denoise = counting
     image = _photo(64, 64)

@@ -29,7 +29,7 @@ from glide_studio.cli import main as cli_main
 from glide_studio.core.diffusion import Diffusion, ancestral, ddim, noise_from_tensors, paste_known_region
 from glide_studio.core.model import build_model
 from glide_studio.core.runtime.devices import DeviceError, choose_dtype, native_bf16
-from glide_studio.core.runtime.engine import load_demo, load_engine
+from glide_studio.core.runtime.engine import load_demo, load_local_backend
 from glide_studio.core.runtime.optimize import _file_mappings, optimize_for_inference
 from glide_studio.core.weights.checkpoints import load_model_and_options, save_checkpoint
 from tiny_models import TINY_BASE, random_model
@@ -261,7 +261,7 @@ def test_loading_runs_no_garbage_collection():
     frozen = gc.get_freeze_count()
     gc.callbacks.append(record)
     try:
-        engine = load_engine(demo=True, precision="float32")
+        engine = load_local_backend(demo=True, precision="float32")
         during = list(collections)
         for _ in range(3):
             [[object()] for _ in range(5000)]  # garbage enough to trigger young collections
@@ -270,5 +270,5 @@ def test_loading_runs_no_garbage_collection():
     assert during == []  # building the model alone allocates enough for several
     assert gc.isenabled()
     assert gc.get_freeze_count() > frozen  # the loaded model is left out of later collections
-    assert engine.precision == "float32 demo, float32 demo upsampler"
+    assert engine.info.precision == "float32 demo, float32 demo upsampler"
     assert len(collections) > len(during)  # collection works again after loading

@@ -70,6 +70,7 @@ def test_the_cache_keeps_only_the_most_recent_prompts():
         PromptCache(capacity=0)
 
 
+@pytest.mark.slow
 def test_a_repeated_prompt_is_not_encoded_again_and_gives_the_same_pixels(monkeypatch):
     inpainter = tiny_inpainter()
     base_calls = _count_calls(monkeypatch, inpainter.base.model, "encode_text")
@@ -81,6 +82,7 @@ def test_a_repeated_prompt_is_not_encoded_again_and_gives_the_same_pixels(monkey
     assert all(np.array_equal(a, b) for a, b in zip(first, fresh, strict=True))
 
 
+@pytest.mark.slow
 def test_prepare_encodes_and_warms_each_stage_at_the_runs_batch_size(monkeypatch):
     inpainter = tiny_inpainter()
     prepared = tiny_inpainter()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from glide_studio.core.editing.document import Document
-from glide_studio.core.editing.history import EditRecord
+from glide_studio.core.editing.patches import EditRecord
 from glide_studio.core.editing.run import RunStatus
 from glide_studio.core.editing.session import ChangeKind, EditingSession, SessionError, StaleCandidatesError
 from glide_studio.core.generation.events import Cancelled, Candidate, Finished, Started

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from glide_studio.core.generation.canvas import Extension, extend_canvas
 from glide_studio.core.generation.events import Candidate, Finished, Preview, Started
 from glide_studio.core.generation.request import EditRequest, RequestError, StageSettings
 from glide_studio.core.imaging.region import Box
 from glide_studio.core.model import build_clip
 from glide_studio.core.pipeline.clip_guidance import ClipGuide
 from glide_studio.core.pipeline.inpaint import Inpainter, StageModel
-from glide_studio.core.pipeline.outpaint import Extension, extend_canvas, outpaint, plan_squares
+from glide_studio.core.pipeline.outpaint import outpaint, plan_squares
 from glide_studio.core.pipeline.text2im import TextToImage, covers_square
 from glide_studio.core.text.clip_tokenizer import CLIPTokenizer
 from glide_studio.core.text.tokenizer import ByteTokenizer
@@ -79,7 +80,7 @@ def _result(runner, request) -> np.ndarray:
 def test_blank_canvas_uses_text_to_image(inpainter, text2im, sampler):
     blank = np.full((64, 64, 3), 127, np.uint8)
     request = _request(blank, np.ones((64, 64), bool), base=StageSettings(sampler=sampler, steps="3"), seed=5)
-    assert covers_square(request)
+    assert covers_square(request.mask)
     events = list(inpainter.run(request))
     assert isinstance(events[0], Started) and events[0].steps == (3,) and events[0].box == Box(0, 0, 64, 64)
     previews = [e for e in events if isinstance(e, Preview)]
@@ -96,7 +97,7 @@ def test_partly_known_square_stays_with_inpainting(inpainter):
     mask = np.zeros((64, 64), bool)
     mask[16:48, 16:48] = True
     request = _request(image, mask, seed=2)
-    assert not covers_square(request)
+    assert not covers_square(request.mask)
     plain = Inpainter(base=inpainter.base)
     assert np.array_equal(_result(inpainter, request), _result(plain, request))
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
 from qt_helpers import window_with
 
+from glide_studio.core.runtime.engine import LocalBackend
 from glide_studio.qt.app import apply_theme
 from glide_studio.qt.main_window import MainWindow
 from glide_studio.qt.settings import temporary_settings
@@ -63,9 +63,7 @@ def engine_calls():
 def factory(tiny, engine_calls):
     def load():
         engine_calls.append(1)
-        return SimpleNamespace(
-            inpainter=tiny, description="tiny test model", device_label="CPU", is_demo=False, missing=()
-        )
+        return LocalBackend.of(tiny, description="tiny test model")
 
     return load
 
@@ -73,7 +71,7 @@ def factory(tiny, engine_calls):
 @pytest.fixture
 def window(qtbot, qapp, settings, factory, tmp_path, dialogs):
     apply_theme(qapp)
-    win = MainWindow(settings=settings, engine_factory=factory, data_folder=tmp_path / "autosave")
+    win = MainWindow(settings=settings, backend_factory=factory, data_folder=tmp_path / "autosave")
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()

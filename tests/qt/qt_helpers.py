@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from glide_studio.core.editing.document import Document
 from glide_studio.core.editing.session import EditingSession
-from glide_studio.core.generation.events import Candidate, Finished, Started
+from glide_studio.core.generation.cancel import CancelToken
+from glide_studio.core.generation.events import Candidate, Finished, Preview, Started
 from glide_studio.core.imaging.region import Box
+from glide_studio.core.pipeline.inpaint import Inpainter
+from glide_studio.core.runtime.engine import LocalBackend
 from glide_studio.qt.main_window import MainWindow
+from glide_studio.qt.worker import BackendService
 
 
 def photo(width: int = 160, height: int = 120, seed: int = 0) -> np.ndarray:
@@ -31,7 +35,7 @@ def open_photo(win: MainWindow, width: int = 160, height: int = 120) -> Document
 def paint_box(win: MainWindow, box: Box) -> None:
     """Set a mask region directly (for tests about generation, not about painting)."""
     where = np.ones((box.height, box.width), dtype=bool)
-    win.model.paint(box, where, True)
+    win.session_model.paint(box, where, True)
 
 
 LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
@@ -65,7 +69,7 @@ def fast_settings(
 
 def apply_pixels(win: MainWindow, box: Box, pixels: np.ndarray, *, prompt: str = "a red boat", seed: int = 7):
     """Apply an edit without running a model: a finished one-candidate run whose patch is ``pixels``."""
-    session = win.model.session
+    session = win.session_model.session
     assert session is not None
     request = session.document.request(prompt, seed=seed)
     session.start_run(request, model="test")
@@ -79,13 +83,60 @@ def window_with(qtbot, settings, tmp_path, inpainter) -> MainWindow:
     """A shown window whose engine is ``inpainter`` (its own, not the session's tiny one), loaded."""
 
     def load():
-        return SimpleNamespace(
-            inpainter=inpainter, description="tiny test model", device_label="CPU", is_demo=False, missing=()
-        )
+        return backend_of(inpainter)
 
-    win = MainWindow(settings=settings, engine_factory=load, data_folder=tmp_path / "autosave")
+    win = MainWindow(settings=settings, backend_factory=load, data_folder=tmp_path / "autosave")
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.service.engine is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: win.service.info is not None, timeout=30_000)
     return win
+
+
+def backend_of(inpainter: Inpainter, description: str = "tiny test model") -> LocalBackend:
+    """A loaded backend of ``inpainter`` as the window would get from its factory."""
+    return LocalBackend.of(inpainter, description=description)
+
+
+def collect(service: BackendService, kind: type, into: list | None = None) -> list:
+    """Every event of ``kind`` the service passes on, gathered as they arrive."""
+    into = [] if into is None else into
+    service.event.connect(lambda event: into.append(event) if isinstance(event, kind) else None)
+    return into
+
+
+def on_event(service: BackendService, kind: type, handler: Callable[[object], object]) -> None:
+    """Call ``handler`` with every event of ``kind``."""
+    service.event.connect(lambda event: handler(event) if isinstance(event, kind) else None)
+
+
+class Watched:
+    """An inpainter (wrapped) that notes, on the model thread, every event its runs make and
+    whether the run's cancel token was already set when it was made.
+
+    What the stopping tests count instead of timing: a run cancelled mid-step makes at most
+    one more step (the one in progress), however slow the machine is.
+    """
+
+    def __init__(self, inner: Inpainter) -> None:
+        self._inner = inner
+        self.token: CancelToken | None = None
+        """The cancel token of the latest run (read by hooks on the model thread)."""
+        self.made: list[tuple[object, bool]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def run(self, request, *, cancel: CancelToken | None = None):
+        self.token = cancel
+        for event in self._inner.run(request, cancel=cancel):
+            self.made.append((event, cancel is not None and cancel.cancelled))
+            yield event
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token is not None and self.token.cancelled
+
+    def steps_after_cancel(self) -> int:
+        """Previews (finished steps) made after the run's cancel token was set."""
+        return sum(1 for event, cancelled in self.made if cancelled and isinstance(event, Preview))

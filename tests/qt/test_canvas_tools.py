@@ -25,12 +25,12 @@ def test_brush_stroke_paints_along_the_path_and_is_one_undo_step(qtbot, window):
     assert mask[60, 20:110].all(), "the stroke covers its path"
     assert mask[56:64, 60].all() and not mask[67:, :].any() and not mask[:53, :].any(), "about 10 px wide"
     assert not mask[:, 125:].any()
-    steps = window.model.session.history.steps
+    steps = window.session_model.session.history.steps
     assert len(steps) == 1 and steps[0].label == "Brush stroke"
     painted = mask.copy()
-    window.model.session.undo()
+    window.session_model.session.undo()
     assert not doc.mask.any()
-    window.model.session.redo()
+    window.session_model.session.redo()
     np.testing.assert_array_equal(doc.mask, painted)
 
 
@@ -47,8 +47,8 @@ def test_eraser_and_right_button_remove_from_the_mask(qtbot, window):
     window.set_tool(Tool.BRUSH)
     drag(qtbot, window, [(50, 40), (50, 40)], button=RIGHT)
     assert not doc.mask[40, 50], "right button with the brush erases"
-    assert len(window.model.session.history.steps) == 3
-    labels = [s.label for s in window.model.session.history.steps]
+    assert len(window.session_model.session.history.steps) == 3
+    labels = [s.label for s in window.session_model.session.history.steps]
     assert labels == ["Brush stroke", "Erase stroke", "Erase stroke"]
 
 
@@ -77,8 +77,8 @@ def test_rectangle_and_lasso_fill_and_subtract(qtbot, window):
     window.set_tool(Tool.LASSO)
     drag(qtbot, window, [(100, 70), (150, 70), (150, 110), (100, 110), (100, 72)])
     assert doc.mask[75:105, 105:145].all() and not doc.mask[65, 120] and not doc.mask[90, 155]
-    assert len(window.model.session.history.steps) == 3
-    window.model.session.undo()
+    assert len(window.session_model.session.history.steps) == 3
+    window.session_model.session.undo()
     assert not doc.mask[75:105, 105:145].any()
 
 
@@ -86,7 +86,7 @@ def test_undo_data_is_a_compact_patch(qtbot, window):
     doc = open_photo(window, 1200, 900)
     window.canvas.set_brush_size(20)
     drag(qtbot, window, [(500, 400), (540, 420)])
-    patch = window.model.session.history.steps[0].patch
+    patch = window.session_model.session.history.steps[0].patch
     assert patch.box.width <= 62 and patch.box.height <= 42
     assert patch.nbytes < 2 * (62 * 42) // 8 + 16, "bit-packed, just the stroke's box"
     assert doc.mask.sum() > 0
@@ -100,10 +100,10 @@ def test_select_all_clear_invert_are_undoable(qtbot, window):
     assert not doc.mask.any()
     window.actions_.invert_mask.trigger()
     assert doc.mask.all()
-    window.model.session.undo()
-    window.model.session.undo()
+    window.session_model.session.undo()
+    window.session_model.session.undo()
     assert doc.mask.all()
-    window.model.session.undo()
+    window.session_model.session.undo()
     assert not doc.mask.any()
 
 
@@ -173,12 +173,12 @@ def test_space_drag_pans(qtbot, window):
     qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=QPoint(300, 300))
     qtbot.keyRelease(canvas, Qt.Key.Key_Space)
     assert canvas.horizontalScrollBar().value() == before + 100
-    assert not window.model.document.mask.any(), "panning does not paint"
+    assert not window.session_model.document.mask.any(), "panning does not paint"
     viewport_mid = QPoint(300, 300)
     qtbot.mousePress(viewport, Qt.MouseButton.MiddleButton, pos=viewport_mid)
     qtbot.mouseMove(viewport, QPoint(300, 250))
     qtbot.mouseRelease(viewport, Qt.MouseButton.MiddleButton, pos=QPoint(300, 250))
-    assert not window.model.document.mask.any()
+    assert not window.session_model.document.mask.any()
 
 
 def test_keyboard_undo_redo_and_tool_keys(qtbot, window):

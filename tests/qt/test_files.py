@@ -19,7 +19,7 @@ from glide_studio.qt.main_window import MainWindow
 
 def _apply_fake_edit(window, prompt="a red boat", seed=7):
     """Apply an edit without running a model: invert the masked pixels."""
-    doc = window.model.document
+    doc = window.session_model.document
     paint_box(window, Box(20, 20, 60, 50))
     box = doc.mask_box()
     return apply_pixels(window, box, 255 - doc.rgb[box.slices], prompt=prompt, seed=seed)
@@ -37,7 +37,9 @@ def test_bad_files_show_an_error_and_keep_the_document(window, tmp_path, dialogs
         assert not window.files.open_path(path)
         kind, title, text = dialogs.shown[-1]
         assert kind == "critical" and title == "Cannot open image" and path.name in text
-        assert window.model.document is doc and doc.mask[10, 10], "the open document and its mask are kept"
+        assert window.session_model.document is doc and doc.mask[10, 10], (
+            "the open document and its mask are kept"
+        )
 
 
 def test_open_keeps_alpha_and_remembers_recent_files(window, tmp_path, settings):
@@ -45,7 +47,7 @@ def test_open_keeps_alpha_and_remembers_recent_files(window, tmp_path, settings)
     path = tmp_path / "cutout.png"
     Image.fromarray(rgba, "RGBA").save(path)
     assert window.files.open_path(path)
-    doc = window.model.document
+    doc = window.session_model.document
     assert (doc.width, doc.height) == (80, 60)
     assert doc.alpha is not None and (doc.alpha == 128).all()
     assert settings.recent_files()[0] == str(path.resolve())
@@ -68,14 +70,14 @@ def test_save_writes_png_with_parameters_and_export_leaves_the_document_alone(wi
     saved = load_image(tmp_path / "result.png")
     assert saved.text["prompt"] == "a red boat" and saved.text["seed"] == "7"
     assert json.loads(saved.text[EDITS_KEY])[0]["prompt"] == "a red boat"
-    np.testing.assert_array_equal(saved.rgb, window.model.document.rgb)
+    np.testing.assert_array_equal(saved.rgb, window.session_model.document.rgb)
     assert not window.isWindowModified()
     _apply_fake_edit(window, "a blue boat", 8)
     jpeg = tmp_path / "copy.jpg"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(jpeg), ""))
     assert window.files.export()
     assert load_image(jpeg).format == "JPEG"
-    doc = window.model.document
+    doc = window.session_model.document
     assert doc.path == tmp_path / "result.png" and doc.modified, "an export is a copy"
     assert window.files.save()
     assert json.loads(load_image(tmp_path / "result.png").text[EDITS_KEY])[-1]["prompt"] == "a blue boat"
@@ -88,11 +90,11 @@ def test_failed_save_reports_and_keeps_state(window, tmp_path, monkeypatch, dial
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     assert not window.files.save_as()
     assert dialogs.shown[-1][1] == "Cannot save"
-    assert window.model.document.modified
+    assert window.session_model.document.modified
 
 
 def test_closing_with_unsaved_edits_asks(qtbot, qapp, settings, factory, dialogs):
-    win = MainWindow(settings=settings, engine_factory=factory)
+    win = MainWindow(settings=settings, backend_factory=factory)
     qtbot.addWidget(win)
     win.show()
     open_photo(win)
@@ -112,10 +114,10 @@ def test_opening_another_file_asks_about_unsaved_edits(window, tmp_path, dialogs
     Image.fromarray(photo(50, 40)).save(other)
     dialogs.answer = QMessageBox.StandardButton.Cancel
     assert not window.files.open_path(other)
-    assert window.model.document is doc
+    assert window.session_model.document is doc
     dialogs.answer = QMessageBox.StandardButton.Discard
     assert window.files.open_path(other)
-    assert window.model.document.width == 50 and len(window.model.session.history.steps) == 0
+    assert window.session_model.document.width == 50 and len(window.session_model.session.history.steps) == 0
 
 
 def test_paste_and_drop(window, tmp_path, dialogs):
@@ -123,7 +125,7 @@ def test_paste_and_drop(window, tmp_path, dialogs):
     image.fill(0xFF3366AA)
     QGuiApplication.clipboard().setImage(image)
     assert window.files.paste()
-    doc = window.model.document
+    doc = window.session_model.document
     assert (doc.width, doc.height) == (90, 70) and tuple(doc.rgb[0, 0]) == (0x33, 0x66, 0xAA)
     assert doc.modified, "a pasted picture is not saved anywhere yet"
     dialogs.answer = QMessageBox.StandardButton.Discard
@@ -132,14 +134,14 @@ def test_paste_and_drop(window, tmp_path, dialogs):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     assert window.files.open_mime(mime)
-    assert window.model.document.width == 30
+    assert window.session_model.document.width == 30
     QGuiApplication.clipboard().setText("just text")
     assert not window.files.paste()
-    assert dialogs.shown[-1][1] == "Cannot paste" and window.model.document.width == 30
+    assert dialogs.shown[-1][1] == "Cannot paste" and window.session_model.document.width == 30
 
 
 def test_settings_persist_between_windows(qtbot, qapp, settings, factory):
-    win = MainWindow(settings=settings, engine_factory=factory)
+    win = MainWindow(settings=settings, backend_factory=factory)
     qtbot.addWidget(win)
     win.show()
     win.canvas.set_brush_size(77)
@@ -149,7 +151,7 @@ def test_settings_persist_between_windows(qtbot, qapp, settings, factory):
     win.prompt_panel.lock.setChecked(True)
     win.resize(760, 700)
     assert win.close()
-    again = MainWindow(settings=settings, engine_factory=factory, start_engine=False)
+    again = MainWindow(settings=settings, backend_factory=factory, start_backend=False)
     qtbot.addWidget(again)
     assert again.canvas.brush_size == 77
     values = again.prompt_panel.values()

@@ -10,18 +10,20 @@ from types import SimpleNamespace
 
 import numpy as np
 from PySide6.QtCore import Qt
-from qt_helpers import apply_pixels, open_photo, paint_box
+from qt_helpers import apply_pixels, collect, open_photo, paint_box
 
+from glide_studio.core.generation.backend import BackendInfo
+from glide_studio.core.generation.events import Finished
 from glide_studio.core.generation.presets import PRESETS
 from glide_studio.core.imaging.region import Box
 from glide_studio.core.weights.store import DownloadCancelled
 from glide_studio.qt.dialogs import DownloadDialog
 from glide_studio.qt.icons import ICONS, app_icon, icon
-from glide_studio.qt.worker import EngineInfo, describe_failure
+from glide_studio.qt.worker import describe_failure
 
 
 def _edit(window, box: Box, value: int, prompt: str):
-    doc = window.model.document
+    doc = window.session_model.document
     paint_box(window, box)
     apply_pixels(window, box, np.full((box.height, box.width, 3), value, np.uint8), prompt=prompt, seed=1)
     return doc.rgb.copy()
@@ -44,7 +46,7 @@ def test_history_lists_edits_and_clicking_goes_back(qtbot, window):
     window.history._clicked(window.history.list.item(0))
     np.testing.assert_array_equal(doc.rgb, original)
     assert doc.edits == ()
-    window.model.session.redo()
+    window.session_model.session.redo()
     np.testing.assert_array_equal(doc.rgb, first)
 
 
@@ -57,7 +59,7 @@ def test_prompt_panel_presets_seed_and_enter(qtbot, window):
         quality.base.steps,
         quality.upsample.steps,
     )
-    assert panel.request_settings()["base"] == quality.base
+    assert panel.settings().base == quality.base
     panel.base_steps.setText("77")
     panel.base_steps.textEdited.emit("77")
     assert panel.preset.currentText() == "Custom" and panel.preset_name == "custom"
@@ -84,8 +86,8 @@ def test_candidate_keys_and_stale_candidates(qtbot, window, dialogs):
     window.prompt_panel.upsample.setChecked(False)
     window.prompt_panel.candidates.setValue(3)
     finished = []
-    window.service.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: window.service.engine is not None, timeout=30_000)
+    collect(window.service, Finished, finished)
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
     assert window.generation.generate()
     qtbot.waitUntil(lambda: bool(finished), timeout=60_000)
     window.actions_.candidate_keys[2].trigger()
@@ -94,7 +96,7 @@ def test_candidate_keys_and_stale_candidates(qtbot, window, dialogs):
     assert window.canvas._preview.opacity() == 0.0
     window.canvas.set_comparing(False)
     window.history._clicked(window.history.list.item(0))  # back to the original: the candidates go stale
-    assert window.model.session.stale and not window.candidates.apply_button.isEnabled()
+    assert window.session_model.session.stale and not window.candidates.apply_button.isEnabled()
     assert not window.generation.apply()
     assert dialogs.shown[-1][1] == "Cannot apply"
     assert not np.array_equal(doc.rgb, before), "the undo stands; nothing was applied over it"
@@ -141,19 +143,31 @@ def test_download_dialog_fetches_and_can_be_cancelled(qtbot, tmp_path):
     dialog = DownloadDialog(slow, ["base-inpaint"], demo=False)
     qtbot.addWidget(dialog)
     dialog.start()
-    assert slow.started.wait(5)
+    assert slow.started.wait(30)  # a hang guard
     with qtbot.waitSignal(dialog.rejected, timeout=10_000):
         dialog.cancel()
     assert not dialog.running and not slow.downloaded
 
 
 def test_status_bar_says_when_the_model_is_a_demo(window):
-    info = EngineInfo("built-in demo model", "CPU (1 threads)", True, ("base-inpaint",), 1)
-    window.service.engineReady.emit(info)
+    info = BackendInfo(
+        description="built-in demo model",
+        device_label="CPU (1 threads)",
+        base_resolution=32,
+        upsample_resolution=None,
+        is_demo=True,
+        missing=("base-inpaint",),
+    )
+    window.service.backendReady.emit(info)
     assert "Demo model" in window.status.model_label.text()
     assert window.status.download_button.isVisibleTo(window.status)
-    real = EngineInfo("GLIDE (filtered) base-inpaint + upsample-inpaint", "GPU: X", False, (), 1)
-    window.service.engineReady.emit(real)
+    real = BackendInfo(
+        description="GLIDE (filtered) base-inpaint + upsample-inpaint",
+        device_label="GPU: X",
+        base_resolution=64,
+        upsample_resolution=256,
+    )
+    window.service.backendReady.emit(real)
     assert window.status.model_label.text().startswith("Model: GLIDE")
     assert not window.status.download_button.isVisibleTo(window.status)
 
@@ -163,9 +177,6 @@ def test_failure_messages():
 
     assert "out of memory" in describe_failure(torch.OutOfMemoryError("CUDA"))
     assert describe_failure(ValueError("bad")) == "ValueError: bad"
-    info = EngineInfo.of(SimpleNamespace(description="d", device_label="x", is_demo=False,
-                                         missing=(SimpleNamespace(name="bpe"),)), 2)  # fmt: skip
-    assert info.missing == ("bpe",)
 
 
 def test_icons_render(qapp):

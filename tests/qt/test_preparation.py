@@ -8,24 +8,27 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt
-from qt_helpers import fast_settings, open_photo, paint_box
+from qt_helpers import collect, fast_settings, open_photo, paint_box
 
+from glide_studio.core.generation.events import Finished
 from glide_studio.core.imaging.region import Box
 from glide_studio.qt.preparation import DELAY_MS
 from tiny_models import tiny_inpainter
 
 
+@pytest.mark.slow
 def test_typing_a_prompt_prepares_the_run_the_settings_describe(qtbot, window_for):
     inpainter = tiny_inpainter()
     win = window_for(inpainter)
     fast_settings(win, base="3", upsample="2", candidates=3, use_up=True)
     hints = []
     win.service.prepared.connect(hints.append)
-    qtbot.keyClicks(win.prompt_panel.prompt, "a red barn")
-    typed = time.monotonic()
+    qtbot.keyClicks(win.prompt_panel.prompt, "a red bar")
+    typed = time.monotonic()  # before the last key, so a slow machine can only make the wait longer
+    qtbot.keyClicks(win.prompt_panel.prompt, "n")
     # Not before the user paused, then the prompt's encoding and both models at the run's size.
     qtbot.waitUntil(lambda: set(inpainter.upsampler.warmed) == {3}, timeout=30_000)
-    assert time.monotonic() - typed >= DELAY_MS / 1000 * 0.9
+    assert time.monotonic() - typed >= DELAY_MS / 1000 * 0.9  # a lower bound: load cannot break it
     assert 6 in inpainter.base.warmed  # 3 candidates × (prompt, empty prompt)
     with_prompt = inpainter.base.prompts.misses
     assert with_prompt >= 2
@@ -37,7 +40,7 @@ def test_typing_a_prompt_prepares_the_run_the_settings_describe(qtbot, window_fo
     open_photo(win)
     paint_box(win, Box(40, 30, 90, 80))
     finished = []
-    win.service.finished.connect(finished.append)
+    collect(win.service, Finished, finished)
     assert win.generation.generate()
     qtbot.waitUntil(lambda: bool(finished), timeout=60_000)
     assert inpainter.base.prompts.misses == with_prompt  # the run found the prompt encoded
@@ -77,16 +80,16 @@ def test_a_run_or_closing_the_window_stops_a_preparation_at_once(qtbot, window_f
     fast_settings(win, base="2", candidates=1, use_up=False)
     win.preparation.prepare_now()
     qtbot.waitUntil(inpainter.started.is_set, timeout=10_000)
-    start = time.monotonic()
+    # No timing: uncancelled, the preparation would run its full 20 s and end "ran out"; the
+    # waits below are hang guards that outlast it.
     if how == "generate":
         finished = []
-        win.service.finished.connect(finished.append)
+        collect(win.service, Finished, finished)
         assert win.generation.generate()
-        qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+        qtbot.waitUntil(lambda: bool(finished), timeout=60_000)
     else:
         win.close()
-        qtbot.waitUntil(lambda: not win.service.thread.isRunning(), timeout=10_000)
-    assert time.monotonic() - start < 5
+        qtbot.waitUntil(lambda: not win.service.thread.isRunning(), timeout=60_000)
     assert inpainter.outcomes == ["cancelled"]
 
 

@@ -1,4 +1,9 @@
-"""Cancel and close within half a second, even in the middle of a slow model step."""
+"""Cancel and close inside the step in progress, even in the middle of a slow model step.
+
+These tests count the model's blocks rather than time them (the suite runs on loaded,
+shared machines); how many milliseconds stopping takes is measured by
+benchmarks/stop_latency.py and benchmarks/cancel_latency.py.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from qt_helpers import fast_settings, open_photo, paint_box
+from qt_helpers import Watched, backend_of, fast_settings, on_event, open_photo, paint_box
 
+from glide_studio.core.generation.events import Cancelled
 from glide_studio.core.imaging.region import Box
 from glide_studio.qt.main_window import MainWindow
 from tiny_models import tiny_inpainter
@@ -21,50 +26,60 @@ ROOT = Path(__file__).resolve().parents[2]
 BLOCK_SECONDS = 0.3
 
 
-def _slow_engine(entered: threading.Event):
-    """The tiny model with a sleep before every UNet block: one step takes several seconds."""
-    inpainter = tiny_inpainter(upsampler=False)
+def _slow_engine(entered: threading.Event, on_block=None):
+    """The tiny model with a sleep before every UNet block: one step takes several seconds.
+
+    ``on_block(cancelled)`` is called on the model thread as each block starts, with whether
+    the run's cancel token was already set (None outside a run)."""
+    inpainter = Watched(tiny_inpainter(upsampler=False))
     model = inpainter.base.model
+    blocks = [*model.input_blocks, model.middle_block, *model.output_blocks]
 
     def sleep(module, args):
         entered.set()
+        if on_block is not None:
+            on_block(None if inpainter.token is None else inpainter.cancelled)
         time.sleep(BLOCK_SECONDS)
 
-    for block in [*model.input_blocks, model.middle_block, *model.output_blocks]:
+    for block in blocks:
         block.register_forward_pre_hook(sleep)
-    return SimpleNamespace(
-        inpainter=inpainter, description="slow", device_label="CPU", is_demo=False, missing=()
-    )
+    return backend_of(inpainter, "slow")
 
 
 @pytest.fixture()
 def slow_window(qtbot, qapp, settings, tmp_path):
     entered = threading.Event()
-    engine = _slow_engine(entered)
-    win = MainWindow(settings=settings, engine_factory=lambda: engine, data_folder=tmp_path / "autosave")
+    blocks: list[bool | None] = []  # per block the model thread started: was the run cancelled then?
+    engine = _slow_engine(entered, on_block=blocks.append)
+    win = MainWindow(settings=settings, backend_factory=lambda: engine, data_folder=tmp_path / "autosave")
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.service.engine is not None, timeout=30_000)
-    yield win, entered
+    qtbot.waitUntil(lambda: win.service.info is not None, timeout=30_000)
+    yield win, blocks
     win.close()
     win.service.wait_stopped(10_000)
 
 
-def test_cancel_mid_step_ends_the_run_within_half_a_second(qtbot, slow_window):
-    win, entered = slow_window
+def test_cancel_mid_step_ends_the_run_inside_the_step(qtbot, slow_window):
+    win, blocks = slow_window
     open_photo(win)
     paint_box(win, Box(40, 30, 90, 80))
     fast_settings(win, base="4")
     assert win.generation.generate()
-    qtbot.waitUntil(entered.is_set, timeout=30_000)
-    time.sleep(BLOCK_SECONDS * 2)  # well inside the first step
+    # Well inside the first step: two of its blocks have started.
+    qtbot.waitUntil(lambda: blocks.count(False) >= 2, timeout=30_000)
     ended = []
-    win.service.cancelled.connect(lambda event: ended.append(time.perf_counter()))
-    start = time.perf_counter()
+    on_event(win.service, Cancelled, ended.append)
     win.prompt_panel.cancel_button.click()
-    qtbot.waitUntil(lambda: bool(ended), timeout=5_000)
-    assert ended[0] - start < 0.5
-    assert win.model.session.run is None and not win.model.document.edits, "nothing half-written"
+    # A hang guard only (the rest of the run would take over ten seconds of sleeps and end in
+    # Finished, never Cancelled); the latency itself is benchmarks/cancel_latency.py's.
+    qtbot.waitUntil(lambda: bool(ended), timeout=30_000)
+    assert blocks.count(True) <= 1, (
+        f"{blocks.count(True)} blocks ran after the cancel: the run must stop at the next block"
+    )
+    assert win.session_model.session.run is None and not win.session_model.document.edits, (
+        "nothing half-written"
+    )
     assert win.prompt_panel.generate_button.isVisibleTo(win)
 
 
@@ -81,7 +96,13 @@ CHILD = textwrap.dedent(
     # The user answers "Discard" when asked about the painted mask.
     QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard)
     entered = threading.Event()
-    engine = _slow_engine(entered)
+
+    def say(line):  # one write per line: the model thread and the interface thread both print
+        sys.stdout.write(line + "\\n")
+        sys.stdout.flush()
+
+    # One line per block the model thread starts: whether the run was cancelled by then.
+    engine = _slow_engine(entered, on_block=lambda cancelled: say(f"block {{cancelled}}"))
 
     def drive():
         win = next(w for w in studio.QApplication.topLevelWidgets() if hasattr(w, "generation"))
@@ -89,7 +110,7 @@ CHILD = textwrap.dedent(
         paint_box(win, Box(40, 30, 90, 80))
         fast_settings(win, base="4")
         def start():
-            if win.service.engine is None:
+            if win.service.info is None:
                 QTimer.singleShot(50, start)
                 return
             win.generation.generate()
@@ -98,8 +119,9 @@ CHILD = textwrap.dedent(
                     QTimer.singleShot(20, close)
                     return
                 time.sleep(0.5)
-                print("closing", time.time(), flush=True)
+                say("closing")
                 win.close()
+                say(f"closed {{win.service.cancelling}}")
             close()
         start()
 
@@ -109,7 +131,7 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_the_app_process_exits_within_a_second_of_closing_mid_step(tmp_path):
+def test_the_app_process_exits_after_closing_mid_step_without_finishing_the_step(tmp_path):
     script = CHILD.format(
         root=str(ROOT),
         tests=str(ROOT / "tests"),
@@ -119,15 +141,18 @@ def test_the_app_process_exits_within_a_second_of_closing_mid_step(tmp_path):
     env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "GLIDE_STUDIO_DATA": str(tmp_path)}
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
     try:
-        line = child.stdout.readline()
-        assert line.startswith("closing"), line
-        closed_at = float(line.split()[1])
-        child.wait(timeout=20)
-        exited = time.time()
+        # A hang guard only: the process must exit by itself. How soon it exits after the
+        # close (well under a second) is measured by benchmarks/stop_latency.py.
+        out, _ = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
-    assert child.returncode == 0
-    assert exited - closed_at < 1.0, (
-        f"the process lingered {exited - closed_at:.2f} s after the window closed"
-    )
+            child.wait()
+    assert child.returncode == 0, out[-2000:]
+    lines = out.splitlines()
+    assert "closing" in lines, out[-2000:]
+    before, after = lines[: lines.index("closing")], lines[lines.index("closing") + 1 :]
+    assert "block False" in before, "the window was closed in the middle of a step"
+    assert "closed True" in after, "closing the window cancels the run"
+    late = [line for line in after if line == "block True"]
+    assert len(late) <= 1, f"{len(late)} blocks ran after the run was cancelled by the close"

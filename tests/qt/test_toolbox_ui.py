@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtWidgets import QDialog
-from qt_helpers import LEFT, drag, fast_settings, open_photo
+from qt_helpers import LEFT, collect, drag, fast_settings, open_photo
 
+from glide_studio.core.generation.events import Finished, Preview
 from glide_studio.qt import file_actions
 from glide_studio.qt.mask_tools import Tool
 
@@ -14,7 +15,7 @@ def test_file_new_makes_a_blank_canvas_masked_whole(qtbot, window, monkeypatch):
     monkeypatch.setattr(file_actions.NewCanvasDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
     monkeypatch.setattr(file_actions.NewCanvasDialog, "size", lambda self: (320, 192))
     assert window.files.new_canvas()
-    doc = window.model.document
+    doc = window.session_model.document
     assert (doc.width, doc.height) == (320, 192) and doc.mask.all() and doc.modified
     assert window.prompt_panel.generate_button.isEnabled() or not window.prompt_panel.prompt.toPlainText()
 
@@ -27,9 +28,9 @@ def test_a_colour_stroke_sketches_masks_and_undoes(qtbot, window):
     drag(qtbot, window, [(40, 60), (90, 60)], LEFT)
     assert doc.sketch is not None and doc.sketch.painted[60, 40:90].all()
     assert tuple(doc.sketch.colours[60, 60]) == (10, 200, 30) and doc.mask[60, 40:90].all()
-    assert window.model.session.history.steps[-1].label == "Colour stroke"
+    assert window.session_model.session.history.steps[-1].label == "Colour stroke"
     assert window.prompt_panel.strength_row.isVisible()
-    request = doc.request("a green snake", **window.prompt_panel.request_settings())
+    request = window.session_model.session.request_for(window.prompt_panel.settings())
     assert request.sketch is not None and tuple(request.sketch[60, 60]) == (10, 200, 30)
     assert request.strength == 0.75
     window.actions_.undo.trigger()
@@ -55,13 +56,13 @@ def test_a_sketch_edit_runs_applies_and_clears_the_sketch(qtbot, window):
     window.canvas.set_brush_size(20)
     drag(qtbot, window, [(50, 50), (90, 70)], LEFT)
     finished = []
-    window.service.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: window.service.engine is not None, timeout=30_000)
+    collect(window.service, Finished, finished)
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
     fast_settings(window, base="4")
     window.prompt_panel.strength.setValue(50)
     assert window.generation.generate()
     qtbot.waitUntil(lambda: bool(finished), timeout=60_000)
-    run_request = window.model.session.run.request
+    run_request = window.session_model.session.run.request
     assert run_request.sketch is not None and run_request.strength == 0.5
     assert window.generation.apply()
     assert doc.sketch.empty and "sketch_strength" in doc.edits[-1].parameters
@@ -76,9 +77,9 @@ def test_clip_guidance_is_offered_and_needs_the_ancestral_sampler(qtbot, window)
     panel.select_preset("balanced")
     assert "ancestral" in panel.status_label.text() and not panel.generate_button.isEnabled()
     panel.select_preset("release")
-    assert panel.request_settings()["clip_guidance"] == panel.clip_scale.value()
+    assert panel.settings().clip_guidance == panel.clip_scale.value()
     panel.guide.setCurrentIndex(0)
-    assert panel.request_settings()["clip_guidance"] == 0.0
+    assert panel.settings().clip_guidance == 0.0
     assert np.isclose(panel.values().clip_scale, panel.clip_scale.value())
 
 
@@ -87,7 +88,7 @@ def test_extend_canvas_then_outpaint_square_by_square(qtbot, window, monkeypatch
 
     doc = open_photo(window, 96, 64)
     original = doc.rgb.copy()
-    qtbot.waitUntil(lambda: window.service.engine is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
     fast_settings(window, base="2")
     monkeypatch.setattr(main_window_module.ExtendDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
     monkeypatch.setattr(
@@ -96,14 +97,14 @@ def test_extend_canvas_then_outpaint_square_by_square(qtbot, window, monkeypatch
         lambda self: {"left": 0, "top": 0, "right": 96, "bottom": 0},
     )
     previews, finished = [], []
-    window.service.preview.connect(lambda *a: previews.append(a[3].box))
-    window.service.finished.connect(finished.append)
+    collect(window.service, Preview, previews)
+    collect(window.service, Finished, finished)
     window.extend_canvas()
-    doc = window.model.document
+    doc = window.session_model.document
     assert (doc.width, doc.height) == (192, 64) and doc.mask[:, 96:].all()
     assert window.canvas.scene().sceneRect().width() == 192, "the canvas shows the larger picture"
     qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
-    assert len({(b.left, b.top) for b in previews}) >= 2, "the new area is filled square by square"
+    assert len({(p.box.left, p.box.top) for p in previews}) >= 2, "the new area is filled square by square"
     assert window.generation.apply()
     assert not np.array_equal(doc.rgb[:, 96:], np.repeat(original[:, -1:], 96, axis=1))
     window.actions_.undo.trigger()  # the fill
@@ -120,6 +121,6 @@ def test_ctrl_dragging_beyond_an_edge_extends_and_generate_fills(qtbot, window):
     window.canvas.set_zoom(2.0)
     window.canvas.centerOn(96, 32)
     drag(qtbot, window, [(98, 30), (130, 30), (160, 30)], LEFT, Qt.KeyboardModifier.ControlModifier)
-    doc = window.model.document
+    doc = window.session_model.document
     assert (doc.width, doc.height) == (160, 64) and doc.mask[:, 96:].all() and not doc.mask[:, :96].any()
-    assert window.model.session.just_extended
+    assert window.session_model.session.just_extended

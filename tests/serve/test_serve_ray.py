@@ -18,33 +18,37 @@ from serve_helpers import demo_request
 from glide_studio.cli import main
 from glide_studio.core.generation.cancel import CancelToken
 from glide_studio.core.generation.events import Cancelled, Candidate, Finished, Preview, Started
-from glide_studio.core.remote.client import RemoteEngine, RemoteError
+from glide_studio.core.remote.client import RemoteBackend, RemoteError
 from glide_studio.core.remote.wire import request_to_wire
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
+
+pytestmark = pytest.mark.slow  # starts Ray Serve (tests/serve/conftest.py), then real runs through it
 
 
 @pytest.fixture(scope="module")
-def remote(served) -> RemoteEngine:
-    return RemoteEngine.connect(served.url, token=served.token, timeout=60)
+def remote(served) -> RemoteBackend:
+    return RemoteBackend.connect(served.url, token=served.token, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def local():
-    return load_engine(demo=True, device="cpu")
+    return load_local_backend(demo=True, device="cpu")
 
 
 def test_info_describes_the_served_models(remote, served):
-    assert remote.is_demo and "demo" in remote.description and served.url in remote.description
-    assert remote.inpainter.base.resolution == 32 and remote.inpainter.upsampler.resolution == 128
+    info = remote.info
+    assert info.is_demo and info.remote and "demo" in info.description and served.url in info.description
+    assert info.base_resolution == 32 and info.upsample_resolution == 128
     assert remote.limits == served.limits
-    assert remote.sampling["sampler"] == "ancestral"
-    assert remote.device_label.startswith("CPU")
+    assert info.sampling is not None and info.sampling.base.sampler == "ancestral"
+    assert info.device_label.startswith("CPU")
+    assert info.capabilities.outpaint and not info.capabilities.text2im
 
 
 def test_same_request_and_seed_give_the_local_pixels(remote, local):
     request = demo_request(steps=10, candidates=2, seed=11)
-    remote_events = list(remote.inpainter.run(request))
-    local_events = list(local.inpainter.run(request))
+    remote_events = list(remote.run(request))
+    local_events = list(local.run(request))
     assert [type(e) for e in remote_events] == [type(e) for e in local_events]
     assert remote_events[0] == local_events[0]  # Started: stages, steps, seeds, box
     remote_done, local_done = remote_events[-1], local_events[-1]
@@ -64,14 +68,16 @@ def test_same_request_and_seed_give_the_local_pixels(remote, local):
 
 
 def test_previews_arrive_while_the_run_goes_on(remote):
-    start = time.perf_counter()
     arrivals = []
-    for event in remote.inpainter.run(demo_request(steps=60, candidates=2)):
-        arrivals.append((type(event), time.perf_counter() - start))
+    for event in remote.run(demo_request(steps=60, candidates=2)):
+        arrivals.append((type(event), time.perf_counter()))
+    assert arrivals[0][0] is Started and arrivals[-1][0] is Finished
+    # Relative, and counted from Started (so a slow start or a queue does not count): the first
+    # preview comes one step in, about 1/60 of the way; a server that held the stream back would
+    # deliver it with Finished. A 30x margin for machines whose load swings mid-run.
+    started, finished = arrivals[0][1], arrivals[-1][1]
     first_preview = next(t for kind, t in arrivals if kind is Preview)
-    finished = arrivals[-1][1]
-    assert arrivals[-1][0] is Finished
-    assert first_preview < 0.5 * finished, (first_preview, finished)
+    assert first_preview - started < 0.5 * (finished - started), (first_preview - started, finished - started)
 
 
 def _long_request():
@@ -82,45 +88,49 @@ def test_cancel_frees_the_replica_for_the_next_request(remote):
     # 1000 steps of 4 candidates take far longer than the 20 s allowed below.
     token = CancelToken()
     seen = []
-    for event in remote.inpainter.run(_long_request(), cancel=token):
+    for event in remote.run(_long_request(), cancel=token):
         seen.append(event)
         if sum(isinstance(e, Preview) for e in seen) == 2:
             token.cancel()
     assert isinstance(seen[0], Started) and isinstance(seen[-1], Cancelled)
     start = time.perf_counter()
-    events = list(remote.inpainter.run(demo_request(steps=8)))
+    events = list(remote.run(demo_request(steps=8)))
     assert isinstance(events[-1], Finished)
     # Closing the generator (a consumer that stops iterating) cancels too.
-    stream = remote.inpainter.run(_long_request())
+    stream = remote.run(_long_request())
     assert isinstance(next(stream), Started)
     next(stream)
     stream.close()
-    events = list(remote.inpainter.run(demo_request(steps=8)))
+    events = list(remote.run(demo_request(steps=8)))
     assert isinstance(events[-1], Finished)
-    assert time.perf_counter() - start < 20
+    # A generous bound (about 1 s here, unloaded): a replica still busy with either long run
+    # would take over 70 s, so it stays a real check under a load of 10 on two cores.
+    assert time.perf_counter() - start < 30
 
 
 def test_a_request_waiting_for_a_busy_replica_can_be_cancelled(remote):
     holder, waiter = CancelToken(), CancelToken()
-    busy = remote.inpainter.run(_long_request(), cancel=holder)
+    busy = remote.run(_long_request(), cancel=holder)
     assert isinstance(next(busy), Started)  # the only replica is now taken
     waited: list = []
-    thread = threading.Thread(
-        target=lambda: waited.extend(remote.inpainter.run(_long_request(), cancel=waiter))
-    )
+    thread = threading.Thread(target=lambda: waited.extend(remote.run(_long_request(), cancel=waiter)))
     thread.start()
     time.sleep(0.5)
-    start = time.perf_counter()
     waiter.cancel()
-    thread.join(10)
-    assert not thread.is_alive() and time.perf_counter() - start < 5
+    # The join is a hang guard: the first run holds the only replica until it is cancelled
+    # below, so a waiter that could not be cancelled would wait for it (over 70 s) and then
+    # make its own 1000 steps.
+    thread.join(60)
+    assert not thread.is_alive()
     assert [type(e) for e in waited] == [Cancelled]  # it never started
     holder.cancel()
     assert isinstance(list(busy)[-1], Cancelled)
     # The cancelled long request left the queue: the next one does not wait for it.
     start = time.perf_counter()
-    assert isinstance(list(remote.inpainter.run(demo_request(steps=4)))[-1], Finished)
-    assert time.perf_counter() - start < 20
+    assert isinstance(list(remote.run(demo_request(steps=4)))[-1], Finished)
+    # A generous bound (well under a second here, unloaded): had the cancelled request stayed
+    # queued, its 1000 steps of 4 candidates (over 70 s) would run first.
+    assert time.perf_counter() - start < 30
 
 
 def test_two_clients_at_once_are_both_served(remote, local):
@@ -128,7 +138,7 @@ def test_two_clients_at_once_are_both_served(remote, local):
     results: dict[int, list] = {}
 
     def client(k: int) -> None:
-        results[k] = list(remote.inpainter.run(requests[k]))
+        results[k] = list(remote.run(requests[k]))
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
     for thread in threads:
@@ -139,7 +149,7 @@ def test_two_clients_at_once_are_both_served(remote, local):
     for k, request in enumerate(requests):
         finished = results[k][-1]
         assert isinstance(finished, Finished)
-        expected = [e for e in local.inpainter.run(request) if isinstance(e, Candidate)]
+        expected = [e for e in local.run(request) if isinstance(e, Candidate)]
         assert np.array_equal(finished.candidates[0].image, expected[0].image)
 
 
@@ -194,7 +204,7 @@ def _bad_requests(served):
 def test_each_bad_request_gets_its_4xx_without_reaching_a_model(remote, served):
     # The only replica is busy with a long run: an answer that needed a model would wait for it.
     token = CancelToken()
-    busy = remote.inpainter.run(_long_request(), cancel=token)
+    busy = remote.run(_long_request(), cancel=token)
     assert isinstance(next(busy), Started)
     try:
         for name, body, bearer, status, words in _bad_requests(served):
@@ -202,7 +212,9 @@ def test_each_bad_request_gets_its_4xx_without_reaching_a_model(remote, served):
             got, answer = _post(served.url, body, token=bearer)
             assert (got, answer.get("status")) == (status, status), (name, answer)
             assert words.lower() in answer["error"].lower(), (name, answer)
-            assert time.perf_counter() - start < 5, name
+            # A generous bound (milliseconds here): one that needed the model would wait for the
+            # busy 1000-step run (over 70 s).
+            assert time.perf_counter() - start < 20, name
         assert _post(served.url, b"", token=served.token, path="/v1/nothing", method="GET")[0] == 404
         assert _post(served.url, b"", token=served.token, path="/v1/edit", method="GET")[0] == 405
         assert _post(served.url, b"", token=served.token, path="/v1/info", method="GET")[0] == 200
@@ -210,9 +222,9 @@ def test_each_bad_request_gets_its_4xx_without_reaching_a_model(remote, served):
         token.cancel()
         assert isinstance(list(busy)[-1], Cancelled)
     with pytest.raises(RemoteError, match="HTTP 401"):
-        RemoteEngine.connect(served.url, token="guess")
+        RemoteBackend.connect(served.url, token="guess")
     with pytest.raises(RemoteError, match="cannot reach"):
-        RemoteEngine.connect("http://127.0.0.1:9", timeout=5)
+        RemoteBackend.connect("http://127.0.0.1:9", timeout=5)
 
 
 def test_the_inpaint_command_runs_on_the_server(served, tmp_path, monkeypatch, capsys):
@@ -286,3 +298,28 @@ def test_the_generate_command_runs_on_the_server(served, tmp_path, monkeypatch):
         np.asarray(Image.open(tmp_path / f"{n}.png").convert("RGB")) for n in ("remote", "local")
     )
     assert remote.shape == (48, 48, 3) and np.array_equal(remote, local)
+
+
+def test_outpainting_runs_on_the_server_square_by_square(served, tmp_path, monkeypatch, remote, local):
+    from glide_studio.core.generation.canvas import Extension, extend_canvas
+    from glide_studio.core.generation.request import OUTPAINT
+
+    picture = demo_request(steps=4, seed=2).image
+    canvas, mask = extend_canvas(picture, Extension(right=100))
+    request = demo_request(steps=4, seed=2).with_changes(image=canvas, mask=mask, kind=OUTPAINT)
+    theirs, ours = list(remote.run(request)), list(local.run(request))
+    assert [type(e) for e in theirs] == [type(e) for e in ours]
+    boxes = {(e.box.left, e.box.top) for e in theirs if isinstance(e, Preview)}
+    assert len(boxes) >= 2, "the new area is filled square by square"
+    assert np.array_equal(theirs[-1].candidates[0].image, ours[-1].candidates[0].image)
+    Image.fromarray(picture).save(tmp_path / "photo.png")
+    common = ["outpaint", str(tmp_path / "photo.png"), "--extend", "0,0,100,0", "--prompt", "a red circle"]
+    common += ["--steps", "4", "--sampler", "ancestral", "--guidance", "3", "--seed", "2", "--no-upsample"]
+    monkeypatch.setenv("GLIDE_STUDIO_TOKEN", served.token)
+    assert main([*common, "--server", served.url, "-o", str(tmp_path / "remote.png")]) == 0
+    assert main([*common, "--demo", "--device", "cpu", "-o", str(tmp_path / "local.png")]) == 0
+    remote_png, local_png = (
+        np.asarray(Image.open(tmp_path / f"{n}.png").convert("RGB")) for n in ("remote", "local")
+    )
+    assert remote_png.shape == (picture.shape[0], picture.shape[1] + 100, 3)
+    assert np.array_equal(remote_png, local_png)

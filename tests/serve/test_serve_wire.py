@@ -20,7 +20,7 @@ from glide_studio.cli import main
 from glide_studio.core.generation.cancel import CancelToken
 from glide_studio.core.generation.events import Cancelled, Candidate, Failed, Finished, Preview, Started
 from glide_studio.core.generation.request import EditRequest
-from glide_studio.core.remote.client import RemoteEngine, RemoteError
+from glide_studio.core.remote.client import RemoteBackend, RemoteError
 from glide_studio.core.remote.wire import (
     Limits,
     WireError,
@@ -30,7 +30,7 @@ from glide_studio.core.remote.wire import (
     request_from_wire,
     request_to_wire,
 )
-from glide_studio.core.runtime.engine import load_engine
+from glide_studio.core.runtime.engine import load_local_backend
 from glide_studio.serve.service import EditRunner, RequestGate, ServiceConfig, is_loopback
 
 LIMITS = Limits()
@@ -146,12 +146,12 @@ def test_the_gate_checks_token_and_size_before_anything_else():
 
 @pytest.fixture(scope="module")
 def demo_runner():
-    return EditRunner(load_engine(demo=True, device="cpu"), ServiceConfig(demo=True))
+    return EditRunner(load_local_backend(demo=True, device="cpu"), ServiceConfig(demo=True))
 
 
 def test_events_survive_the_wire(demo_runner):
     request = demo_request(steps=3, candidates=2)
-    local = list(demo_runner.engine.inpainter.run(request))
+    local = list(demo_runner.backend.run(request))
     received: dict[int, Candidate] = {}
     for event in local:
         back = event_from_wire(
@@ -233,11 +233,11 @@ def test_connection_loss_mid_run_raises_a_clear_error(demo_runner):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        engine = RemoteEngine.connect(f"http://127.0.0.1:{server.server_port}")
-        assert engine.is_demo and engine.inpainter.base.resolution == 32
+        engine = RemoteBackend.connect(f"http://127.0.0.1:{server.server_port}")
+        assert engine.info.is_demo and engine.info.base_resolution == 32
         received = []
         with pytest.raises(RemoteError, match=r"lost the connection .* during the run \(3 events received\)"):
-            for event in engine.inpainter.run(request):
+            for event in engine.run(request):
                 received.append(event)
         assert [type(e) for e in received] == [Started, Preview, Preview]
     finally:
@@ -247,9 +247,9 @@ def test_connection_loss_mid_run_raises_a_clear_error(demo_runner):
 
 def test_bad_server_addresses_are_named():
     with pytest.raises(RemoteError, match="not a server address"):
-        RemoteEngine.connect("ftp://gpu-box")
+        RemoteBackend.connect("ftp://gpu-box")
     with pytest.raises(RemoteError, match="bad port"):
-        RemoteEngine.connect("http://gpu-box:99999")
+        RemoteBackend.connect("http://gpu-box:99999")
 
 
 def test_serve_refuses_to_listen_beyond_loopback_without_a_token(monkeypatch, capsys):
@@ -273,7 +273,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} is blocked in this test")
 
 sys.meta_path.insert(0, Block())
-from glide_studio.core.remote.client import RemoteEngine
+from glide_studio.core.remote.client import RemoteBackend
 from glide_studio.serve.service import RequestGate
 import glide_studio.commands.serve
 print("ok")

@@ -25,7 +25,7 @@ from ..imaging.files import LoadedImage, load_image
 from ..imaging.metadata import save_image
 from ..imaging.region import Box, mask_bounds, region_of_interest
 from .canvas_size import MAX_SIDE, CanvasExtension, crop_to, pad_edges
-from .history import AppliedEdit, EditRecord, ImagePatch, MaskPatch, changed_box, make_thumbnail
+from .patches import AppliedEdit, EditRecord, ImagePatch, MaskPatch, changed_box, make_thumbnail
 from .sketch import SketchLayer, SketchPatch
 
 __all__ = ["EDITS_KEY", "Document", "RecordedEdit", "read_recorded_edits"]

@@ -31,10 +31,10 @@ from ..generation.settings_codec import request_from_settings, request_settings
 from ..imaging.region import Box
 from .canvas_size import CanvasExtension, crop_to
 from .document import Document, RecordedEdit
-from .history import AppliedEdit, EditRecord, MaskPatch
+from .patches import AppliedEdit, EditRecord, MaskPatch
 from .run import Run, RunStatus
 from .session import EditingSession
-from .steps import ApplyStep, ExtendStep
+from .undo_steps import ApplyStep, ExtendStep
 
 __all__ = [
     "FORMAT",
@@ -311,11 +311,11 @@ def _session_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> 
         if entry.get("kind") == "extend":
             left, top, right, bottom = (int(v) for v in entry["sides"])
             ext = replace(doc.extension(left, top, right, bottom), old_mask=base64.b64decode(entry["mask"]))
-            session._resize(ext, forward=True)
+            session.resize(ext, forward=True)
             session.history.push(ExtendStep(ext))
             continue
         edit = _read_edit(zf, k, entry, doc)
-        session._apply_edit(edit, forward=True)
+        session.apply_edit(edit, forward=True)
         session.history.push(ApplyStep(edit, None))
     if manifest.get("mask"):
         mask = _read_png(zf, "mask.png").astype(bool)

@@ -15,17 +15,20 @@ from enum import Enum
 
 import numpy as np
 
+from ..generation.backend import BackendInfo
 from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
-from ..generation.request import EditRequest
+from ..generation.request import INPAINT, OUTPAINT, EditRequest
+from ..generation.settings import GenerationSettings
 from ..generation.settings_codec import request_from_settings, request_settings
 from ..imaging.region import Box
 from .canvas_size import CanvasExtension
 from .document import Document
-from .history import AppliedEdit, EditRecord, MaskPatch
+from .patches import AppliedEdit, EditRecord, MaskPatch
 from .run import Run, RunStatus
+from .run_check import RunCheck, check_run, run_warnings
 from .sketch import SketchPatch
-from .steps import ApplyStep, ExtendStep, InvertMaskStep, MaskStep, SketchStep, Step
 from .undo import UndoHistory
+from .undo_steps import ApplyStep, ExtendStep, InvertMaskStep, MaskStep, SketchStep, UndoStep
 
 __all__ = ["Change", "ChangeKind", "EditingSession", "SessionError", "StaleCandidatesError"]
 
@@ -137,7 +140,7 @@ class EditingSession:
     def push_mask_patch(self, patch: MaskPatch, label: str, *, applied: bool = True) -> None:
         """Record a finished stroke (already painted) or apply and record a prepared patch."""
         if not applied:
-            self._apply_mask_patch(patch, forward=True)
+            self.apply_mask_patch(patch, forward=True)
         self._push(MaskStep(patch, label))
 
     def fill_mask(self, value: bool) -> bool:
@@ -149,17 +152,8 @@ class EditingSession:
         return True
 
     def invert_mask(self) -> None:
-        self._invert_mask()
+        self.invert_mask_now()
         self._push(InvertMaskStep())
-
-    def set_mask(self, mask: np.ndarray, label: str) -> bool:
-        """Replace the whole mask (e.g. from a file) as one undo step."""
-        doc = self.document
-        patch = MaskPatch.capture(doc.mask, np.asarray(mask, dtype=bool), doc.bounds)
-        if patch is None:
-            return False
-        self.push_mask_patch(patch, label, applied=False)
-        return True
 
     # -- canvas size ----------------------------------------------------------------------------
 
@@ -170,10 +164,10 @@ class EditingSession:
         if self.run is not None and self.run.running:
             raise SessionError("Wait for the run to finish (or cancel it) before extending the canvas.")
         extension = self.document.extension(left, top, right, bottom)
-        self._resize(extension, forward=True)
+        self.resize(extension, forward=True)
         self._push(ExtendStep(extension))
 
-    def _resize(self, extension: CanvasExtension, *, forward: bool) -> None:
+    def resize(self, extension: CanvasExtension, *, forward: bool) -> None:
         if forward:
             self.document.extend(extension)
         else:
@@ -199,13 +193,39 @@ class EditingSession:
 
     # -- runs -------------------------------------------------------------------------------
 
+    def check_run(
+        self, settings: GenerationSettings, info: BackendInfo | None, *, busy: bool = False
+    ) -> RunCheck:
+        """Whether a run with ``settings`` on the backend ``info`` describes can start now, and
+        what to ask first (``busy``: the caller's models are still running something)."""
+        return check_run(
+            mask_empty=self.document.mask_box() is None,
+            running=busy or (self.run is not None and self.run.running),
+            outpaint=self.just_extended,
+            pending_candidates=self.pending_candidates,
+            stale=self.stale,
+            settings=settings,
+            info=info,
+        )
+
+    def request_for(self, settings: GenerationSettings) -> EditRequest:
+        """The request for the current picture, mask and sketch (raises ``RequestError``). Right
+        after the canvas grew, the run fills the new area square by square (outpainting)."""
+        doc = self.document
+        kind = OUTPAINT if self.just_extended else INPAINT
+        return settings.request(doc.rgb, doc.mask, sketch=doc.sketch_image(), kind=kind)
+
+    def run_warnings(self, request: EditRequest, info: BackendInfo | None) -> tuple[str, ...]:
+        """What to tell the user about a run that starts anyway (thin strokes, who draws it)."""
+        return run_warnings(request.mask, info, outpaint=request.kind == OUTPAINT)
+
     def start_run(self, request: EditRequest, *, model: str = "") -> Run:
         """A new run for ``request`` (made from this document); replaces any finished one."""
         if self.run is not None and self.run.running:
             raise SessionError("A generation is already running (Esc cancels it).")
         if request.image.shape != self.document.rgb.shape:
             raise SessionError("The request was made for another picture.")
-        self._set_run(Run(request=request, image_state=self.document.image_state, model=model))
+        self.set_run(Run(request=request, image_state=self.document.image_state, model=model))
         return self.run  # type: ignore[return-value]
 
     def handle(self, event: Event) -> None:
@@ -228,11 +248,6 @@ class EditingSession:
             return
         self._notify(ChangeKind.RUN, content=isinstance(event, Candidate))
 
-    def cancelled(self) -> None:
-        """The run stopped on request without a final event (the consumer stopped iterating)."""
-        if self.run is not None and self.run.running:
-            self._end(RunStatus.CANCELLED, tuple(self.run.candidates))
-
     def fail(self, message: str) -> None:
         if self.run is not None and self.run.running:
             self.run.message = message
@@ -248,7 +263,7 @@ class EditingSession:
         if run.candidates and run.candidate(run.selected) is None:
             run.selected = run.candidates[0].index
         if status is not RunStatus.FINISHED and not run.candidates:
-            self._set_run(None)  # nothing to keep; the caller reports why
+            self.set_run(None)  # nothing to keep; the caller reports why
             return
         self._notify(ChangeKind.RUN)
 
@@ -260,7 +275,7 @@ class EditingSession:
     def discard(self) -> None:
         """Drop the candidates (a running run must be cancelled by its owner first)."""
         if self.run is not None and not self.run.running:
-            self._set_run(None)
+            self.set_run(None)
 
     def apply(self, index: int | None = None) -> AppliedEdit | None:
         """Commit a candidate as one undo step that also clears the mask; None if it changes no pixel."""
@@ -279,13 +294,13 @@ class EditingSession:
             cand.patch, cand.box, self._parameters(run, cand), record=self._record(run, cand)
         )
         if edit is None:
-            self._set_run(None)
+            self.set_run(None)
             return None
-        self._apply_edit(edit, forward=True)
+        self.apply_edit(edit, forward=True)
         sketch = self.document.clear_sketch_patch()
         if sketch is not None:
-            self._apply_sketch_patch(sketch, forward=True)
-        self._set_run(None)
+            self.apply_sketch_patch(sketch, forward=True)
+        self.set_run(None)
         self._push(ApplyStep(edit, run, sketch))
         return edit
 
@@ -348,25 +363,25 @@ class EditingSession:
         """(history position after the step, step) for every applied-edit step, oldest first."""
         return [(i + 1, s) for i, s in enumerate(self.history.steps) if isinstance(s, ApplyStep)]
 
-    def _push(self, step: Step) -> None:
+    def _push(self, step: UndoStep) -> None:
         self.history.push(step)
         self._notify(ChangeKind.HISTORY, content=False)
 
-    # -- primitive changes (the steps call these) ---------------------------------------------
+    # -- primitive changes (``undo_steps.StepTarget``: the undo steps call these) ----------------
 
-    def _apply_mask_patch(self, patch: MaskPatch, *, forward: bool) -> None:
+    def apply_mask_patch(self, patch: MaskPatch, *, forward: bool) -> None:
         self.document.apply_mask_patch(patch, forward=forward)
         self._notify(ChangeKind.MASK, patch.box)
 
-    def _apply_sketch_patch(self, patch: SketchPatch, *, forward: bool) -> None:
+    def apply_sketch_patch(self, patch: SketchPatch, *, forward: bool) -> None:
         self.document.apply_sketch_patch(patch, forward=forward)
         self._notify(ChangeKind.SKETCH, patch.box)
 
-    def _invert_mask(self) -> None:
+    def invert_mask_now(self) -> None:
         self.document.invert_mask()
         self._notify(ChangeKind.MASK, self.document.bounds)
 
-    def _apply_edit(self, edit: AppliedEdit, *, forward: bool) -> None:
+    def apply_edit(self, edit: AppliedEdit, *, forward: bool) -> None:
         if forward:
             self.document.apply_edit(edit)
         else:
@@ -375,6 +390,6 @@ class EditingSession:
         if edit.mask is not None:
             self._notify(ChangeKind.MASK, edit.mask.box)
 
-    def _set_run(self, run: Run | None) -> None:
+    def set_run(self, run: Run | None) -> None:
         self.run = run
         self._notify(ChangeKind.RUN)

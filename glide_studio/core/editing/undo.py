@@ -8,24 +8,20 @@ day of strokes adds up).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from .steps import Step
-
-if TYPE_CHECKING:
-    from .session import EditingSession
+from .undo_steps import StepTarget, UndoStep
 
 __all__ = ["UndoHistory"]
 
 
 class UndoHistory:
     def __init__(self, *, limit: int = 500) -> None:
-        self._steps: list[Step] = []
+        self._steps: list[UndoStep] = []
         self._index = 0
         self._limit = limit
 
     @property
-    def steps(self) -> Sequence[Step]:
+    def steps(self) -> Sequence[UndoStep]:
         return tuple(self._steps)
 
     @property
@@ -49,7 +45,7 @@ class UndoHistory:
     def redo_label(self) -> str:
         return self._steps[self._index].label if self.can_redo else ""
 
-    def push(self, step: Step) -> None:
+    def push(self, step: UndoStep) -> None:
         """Add an already-applied step; the undone steps after the position are dropped."""
         del self._steps[self._index :]
         self._steps.append(step)
@@ -57,17 +53,17 @@ class UndoHistory:
             del self._steps[0]
         self._index = len(self._steps)
 
-    def undo(self, session: EditingSession) -> bool:
+    def undo(self, target: StepTarget) -> bool:
         if not self.can_undo:
             return False
         self._index -= 1
-        self._steps[self._index].undo(session)
+        self._steps[self._index].undo(target)
         return True
 
-    def redo(self, session: EditingSession) -> bool:
+    def redo(self, target: StepTarget) -> bool:
         if not self.can_redo:
             return False
-        self._steps[self._index].redo(session)
+        self._steps[self._index].redo(target)
         self._index += 1
         return True
 

@@ -6,8 +6,10 @@ that makes its candidates in turn (large models on a CPU; outpainting) repeats
 the stages once per candidate, ``Started`` lists every repetition, and each
 candidate follows its own last preview. A run whose cancel token is set ends
 with ``Cancelled`` (keeping the candidates that were already complete); a
-consumer may also simply stop iterating. ``Failed`` is what a remote run
-reports instead of raising.
+consumer may also simply stop iterating. ``Failed`` is how a server reports a
+run that broke, and how the studio's model thread passes any failure on: every
+run the window sees ends with exactly one of ``Finished``, ``Cancelled`` or
+``Failed``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from .respacing import ScheduleError, space_timesteps
+
 __all__ = [
+    "INPAINT",
+    "OUTPAINT",
+    "REQUEST_KINDS",
     "SAMPLERS",
     "EditRequest",
     "RequestError",
@@ -23,6 +28,10 @@ SAMPLERS = ("ancestral", "ddim", "dpm++2m")
 """Sampler names a stage accepts (``diffusion.SAMPLER_NAMES``; kept here so requests need no torch)."""
 
 MAX_CANDIDATES = 16
+
+INPAINT, OUTPAINT = "inpaint", "outpaint"
+REQUEST_KINDS = (INPAINT, OUTPAINT)
+"""What a run does with the mask (``EditRequest.kind``)."""
 
 
 class RequestError(ValueError):
@@ -47,8 +56,6 @@ class StageSettings:
         if self.sampler not in SAMPLERS:
             raise RequestError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         object.__setattr__(self, "steps", str(self.steps).strip())
-        from ..diffusion.schedule import ScheduleError, space_timesteps
-
         try:
             space_timesteps(1000, self.steps)
         except ScheduleError as exc:
@@ -82,6 +89,10 @@ class EditRequest:
     """With a sketch: how far to depart from it, 0 (keep) … 1 (ignore it)."""
     clip_guidance: float = 0.0
     """Noised-CLIP guidance scale; above 0 it replaces classifier-free guidance (ancestral only)."""
+    kind: str = INPAINT
+    """``inpaint``: regenerate the mask within one square around it (drawn whole by the
+    text-to-image models when nothing in the square is known); ``outpaint``: the mask is a
+    grown canvas's new area, filled square by square, each next to the most known picture."""
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image)
@@ -105,6 +116,8 @@ class EditRequest:
             )
         if not 0 <= self.guidance_scale <= 50:
             raise RequestError(f"guidance must be between 0 and 50, got {self.guidance_scale}")
+        if self.kind not in REQUEST_KINDS:
+            raise RequestError(f"unknown request kind {self.kind!r}; choose {' or '.join(REQUEST_KINDS)}")
         if not 0 < self.upsample_temperature <= 1.5:
             raise RequestError(f"upsample temperature must be in (0, 1.5], got {self.upsample_temperature}")
         self._check_toolbox(image)
@@ -165,4 +178,6 @@ class EditRequest:
             info["clip_guidance"] = f"{self.clip_guidance:g}"
         if self.sketch is not None:
             info["sketch_strength"] = f"{self.strength:g}"
+        if self.kind != INPAINT:
+            info["mode"] = self.kind
         return info

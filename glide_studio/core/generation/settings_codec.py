@@ -22,9 +22,6 @@ ARRAY_FIELDS = frozenset(f.name for f in dataclasses.fields(EditRequest) if f.na
 """Fields that hold pictures; any other ndarray-valued field is treated the same way."""
 
 
-_STAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(EditRequest) if "StageSettings" in str(f.type))
-
-
 def _is_array_field(request: EditRequest, name: str) -> bool:
     return name in ARRAY_FIELDS or isinstance(getattr(request, name), np.ndarray)
 

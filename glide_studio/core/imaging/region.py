@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Box", "mask_bounds", "region_of_interest"]
+__all__ = ["Box", "covers_square", "mask_bounds", "region_of_interest"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,14 @@ def region_of_interest(
     left = _place(mask_box.left, mask_box.width, side, image_width)
     top = _place(mask_box.top, mask_box.height, side, image_height)
     return Box(left, top, left + side, top + side)
+
+
+def covers_square(mask: np.ndarray) -> bool:
+    """True when nothing in the model's square is known, so text-to-image can draw it all
+    (a blank canvas, or a mask over the whole square)."""
+    height, width = mask.shape
+    bounds = mask_bounds(mask)
+    if bounds is None:
+        return False
+    box = region_of_interest(bounds, width, height).clipped(width, height)
+    return bool(np.all(mask[box.slices]))

@@ -9,13 +9,13 @@ computed once by ``condition`` and passed to ``denoise`` at every step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..generation.cancel import CancelToken
 from .config import ModelConfig
 from .layers import FloatGroupNorm, FloatLayerNorm, timestep_embedding, zero_init
 from .text import TextTransformer
@@ -166,7 +166,7 @@ class GlideModel(nn.Module):
         width = config.xf_width
         # Built from given storage and initialised only off the meta device: on meta,
         # ``normal_`` goes through torch's reference ops, which import torch._dynamo
-        # (about 1.7 s) to draw numbers nobody keeps.
+        # (seconds at start-up) to draw numbers nobody keeps.
         self.token_embedding = nn.Embedding(config.n_vocab, width, _weight=_normal(config.n_vocab, width))
         self.positional_embedding = nn.Parameter(_normal(config.text_ctx, width, std=0.01))
         self.padding_embedding: nn.Parameter | None = None
@@ -198,7 +198,7 @@ class GlideModel(nn.Module):
         text key/value projection) back in float32 beside bfloat16 weights.
 
         It runs once per request, so its precision costs no time per step, and
-        every step of the run reads its result (about 0.2 GB more per released model).
+        every step of the run reads its result (a little more memory per model).
         """
         parts: list[nn.Module] = [self.token_embedding, self.transformer, self.transformer_proj]
         parts += [self.final_ln] if self.final_ln is not None else []
@@ -264,15 +264,19 @@ class GlideModel(nn.Module):
         )
 
     def denoise(
-        self, x: Tensor, timesteps: Tensor, cond: Conditioning, *, cancel: CancelToken | None = None
+        self,
+        x: Tensor,
+        timesteps: Tensor,
+        cond: Conditioning,
+        *,
+        between_blocks: Callable[[], None] | None = None,
     ) -> Tensor:
         """One step's prediction: 3 channels of epsilon, 3 of variance interpolation.
 
-        ``cancel`` is checked between the UNet's blocks (a flag read, no device
-        synchronisation), so a slow step stops within one block's time by
-        raising ``RunCancelled``.
+        ``between_blocks`` is called before each of the UNet's blocks; raising there
+        stops the step (a run's cancel check: a slow step stops within one block's time).
         """
-        check = cancel.raise_if_cancelled if cancel is not None else _never
+        check = between_blocks or _never
         emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(self.dtype))
         emb = emb + cond.text.proj.to(emb.dtype)
         h = x.to(self.stream_dtype)

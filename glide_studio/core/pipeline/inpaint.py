@@ -10,7 +10,7 @@ from its own seeded generator, so that any candidate can be reproduced alone.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -31,10 +31,10 @@ from ..diffusion import (
 from ..generation.cancel import CancelToken, RunCancelled
 from ..generation.events import Cancelled, Candidate, Event, Finished, Preview, Started
 from ..generation.request import EditRequest, RequestError
+from ..imaging.region import covers_square
 from ..model import Conditioning, GlideModel, TextEncoding
 from ..text.tokenizer import Tokenizer
 from .compositing import RegionPlan, plan_region
-from .coverage import covers_square
 from .prompt_cache import PromptCache
 from .sketch import noised_sketch, sketch_diffusion, sketch_tensor
 from .tensors import from_tensor, round_to_8bit
@@ -88,9 +88,8 @@ class StageModel:
         the seconds that first step took (now or before).
 
         The first call at a shape pays one-off costs that would otherwise delay a run's
-        first preview: cuDNN's algorithm search and CUDA's kernel loading (an H100's
-        first default edit took 4.2 s, the next ones 1.2 s), oneDNN's kernel
-        generation on a CPU (0.3 s for the base step, 0.8 s for the upsampler's).
+        first preview: cuDNN's algorithm search and CUDA's kernel loading on a GPU,
+        oneDNN's kernel generation on a CPU (README, Performance, has the figures).
         None when it ran out of GPU memory (the run then splits its batch).
         """
         if rows in self.warmed:
@@ -106,7 +105,7 @@ class StageModel:
             t = torch.full((rows,), self.diffusion_steps - 1, device=device)
             start = time.perf_counter()
             try:
-                self.model.denoise(x, t, cond, **({"cancel": cancel} if cancel is not None else {}))
+                self.model.denoise(x, t, cond, between_blocks=_checker(cancel))
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
             except torch.OutOfMemoryError:
@@ -129,9 +128,7 @@ class _RowChunks:
         self.model = model
         self.cond = cond
         self.rows = max_rows or cond.batch
-        # Handed to the model only when there is a token, so wrapped or replaced
-        # ``denoise`` functions without the parameter keep working.
-        self.cancel_kw = {"cancel": cancel} if cancel is not None else {}
+        self.check = _checker(cancel)
 
     def __call__(self, x: Tensor, timesteps: Tensor) -> Tensor:
         while True:
@@ -145,11 +142,13 @@ class _RowChunks:
 
     def _run(self, x: Tensor, timesteps: Tensor) -> Tensor:
         if self.rows >= x.shape[0]:
-            return self.model.denoise(x, timesteps, self.cond, **self.cancel_kw)
+            return self.model.denoise(x, timesteps, self.cond, between_blocks=self.check)
         parts = []
         for start in range(0, x.shape[0], self.rows):
             part = slice(start, start + self.rows)
-            parts.append(self.model.denoise(x[part], timesteps[part], self.cond.rows(part), **self.cancel_kw))
+            parts.append(
+                self.model.denoise(x[part], timesteps[part], self.cond.rows(part), between_blocks=self.check)
+            )
         return torch.cat(parts)
 
 
@@ -192,8 +191,7 @@ class Inpainter:
         """``text2im`` (a ``TextToImage``) draws requests whose whole square is masked;
         ``clip`` enables requests with CLIP guidance. ``in_turn``: make a request's
         candidates one after the other instead of as rows of one batch. For large
-        models on a CPU a batch costs about what its rows cost one by one (four
-        candidates of the released models took 246 s as a batch, 220 s in turn), while
+        models on a CPU a batch costs about what its rows cost one by one, while
         the first preview and the first candidate come as soon as one candidate's step
         is done instead of all of theirs (README, Performance)."""
         if base.model.config.variant not in self.BASE_VARIANTS:
@@ -210,7 +208,7 @@ class Inpainter:
         self.in_turn = in_turn
 
     def stages(self, request: EditRequest) -> tuple[str, ...]:
-        if self.text2im is not None and covers_square(request):
+        if self.text2im is not None and covers_square(request.mask):
             return self.text2im.stages(request)
         return (BASE, UPSAMPLE) if request.use_upsampler and self.upsampler is not None else (BASE,)
 
@@ -295,7 +293,7 @@ class Inpainter:
         self, request: EditRequest, cancel: CancelToken | None, finished: list[Candidate]
     ) -> Iterator[Event]:
         """Every event but the last; complete candidates are appended to ``finished``."""
-        if self.text2im is not None and covers_square(request):
+        if self.text2im is not None and covers_square(request.mask):
             yield from self.text2im._run(request, cancel, finished)
             return
         if request.clip_guidance and self.clip is None:
@@ -472,3 +470,8 @@ def _guided(guidance_scale: float, clip_guidance: float) -> bool:
 def _check(cancel: CancelToken | None) -> None:
     if cancel is not None:
         cancel.raise_if_cancelled()
+
+
+def _checker(cancel: CancelToken | None) -> Callable[[], None] | None:
+    """What the model calls between its blocks: the token's check, so a slow step stops inside."""
+    return cancel.raise_if_cancelled if cancel is not None else None

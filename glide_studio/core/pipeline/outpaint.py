@@ -13,63 +13,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..generation.cancel import CancelToken
 from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
-from ..generation.request import EditRequest, RequestError
+from ..generation.request import EditRequest
 from ..imaging.region import Box, mask_bounds
 from .inpaint import Inpainter
 
-__all__ = ["MAX_EXTENSION", "Extension", "extend_canvas", "outpaint", "plan_squares"]
+__all__ = ["outpaint", "plan_squares"]
 
-MAX_EXTENSION = 4096
-"""The most pixels one side may grow by in one go."""
 MIN_SIDE = 64
-
-
-@dataclass(frozen=True, kw_only=True)
-class Extension:
-    """How many pixels to add on each side of the picture."""
-
-    left: int = 0
-    top: int = 0
-    right: int = 0
-    bottom: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("left", "top", "right", "bottom"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 0 <= value <= MAX_EXTENSION:
-                raise RequestError(
-                    f"extension {name}={value!r} must be a whole number from 0 to {MAX_EXTENSION}"
-                )
-        if not (self.left or self.top or self.right or self.bottom):
-            raise RequestError("the extension adds nothing: give at least one side a positive size")
-
-    @classmethod
-    def parse(cls, text: str) -> Extension:
-        """``"L,T,R,B"`` in pixels, e.g. ``"0,0,256,0"`` to extend to the right."""
-        parts = [p.strip() for p in text.split(",")]
-        if len(parts) != 4 or not all(p.isdigit() for p in parts):
-            raise RequestError(f"--extend {text!r} must be four whole numbers L,T,R,B (e.g. 0,0,256,0)")
-        left, top, right, bottom = (int(p) for p in parts)
-        return cls(left=left, top=top, right=right, bottom=bottom)
-
-
-def extend_canvas(image: np.ndarray, extension: Extension) -> tuple[np.ndarray, np.ndarray]:
-    """The picture on the larger canvas and the mask of the new area (True = generate).
-
-    New pixels repeat the nearest edge: they are regenerated anyway, and the
-    repeat gives the live preview a neutral start.
-    """
-    e = extension
-    canvas = np.pad(image, ((e.top, e.bottom), (e.left, e.right), (0, 0)), mode="edge")
-    mask = np.ones(canvas.shape[:2], bool)
-    mask[e.top : e.top + image.shape[0], e.left : e.left + image.shape[1]] = False
-    return canvas, mask
 
 
 def _starts(lo: int, hi: int, side: int, limit: int, stride: int) -> list[int]:

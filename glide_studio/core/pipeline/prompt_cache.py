@@ -1,7 +1,7 @@
 """The encodings of a model's recent prompts, kept between runs.
 
 A run encodes its prompt once (the text transformer and every attention
-block's text keys and values: 0.1–0.25 s on a CPU for the released models)
+block's text keys and values: a noticeable part of a second on a CPU)
 before its first step. Most runs repeat a prompt that was encoded before:
 the empty prompt of classifier-free guidance every time, the same prompt
 with a new seed, or a prompt the studio encoded while the user was still
@@ -27,8 +27,8 @@ Key = tuple[tuple[int, ...], tuple[bool, ...]]
 
 
 class PromptCache:
-    """Least recently used encodings, keyed by token ids and mask (about 10–13 MB a
-    prompt for the released models, so only a few are kept)."""
+    """Least recently used encodings, keyed by token ids and mask (several MB a prompt
+    for the released models, so only a few are kept)."""
 
     def __init__(self, *, capacity: int = 3) -> None:
         if capacity < 1:

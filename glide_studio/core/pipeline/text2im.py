@@ -9,19 +9,10 @@ keeps nothing, so every sampler, preset, preview and candidate behaves alike.
 
 from __future__ import annotations
 
-import numpy as np
-
-from .coverage import covers_square
+from ..imaging.region import covers_square
 from .inpaint import Inpainter
 
-__all__ = ["TextToImage", "blank_canvas", "covers_square"]
-
-
-def blank_canvas(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """A new mid-grey picture and a mask over all of it: the request for File → New."""
-    if not (1 <= width <= 16384 and 1 <= height <= 16384):
-        raise ValueError(f"a new canvas must be 1 to 16384 pixels a side, got {width}x{height}")
-    return np.full((height, width, 3), 127, np.uint8), np.ones((height, width), bool)
+__all__ = ["TextToImage", "covers_square"]
 
 
 class TextToImage(Inpainter):

@@ -1,9 +1,9 @@
-"""A Qt-free client for ``glide-studio serve``: the same shape as a local ``Engine``.
+"""A Qt-free client for ``glide-studio serve``: a server's models as a ``Backend``.
 
-``RemoteEngine.connect(url, token=...)`` asks the server what it runs;
-``engine.inpainter.run(request, cancel=token)`` streams the same events a
-local run yields, rebuilt here (candidates composed onto the local original),
-so the CLI and the studio's worker need not know where the models are.
+``RemoteBackend.connect(url, token=...)`` asks the server what it runs;
+``backend.run(request, cancel=token)`` streams the same events a local run
+yields, rebuilt here (candidates composed onto the local original), so the CLI
+and the studio's worker need not know where the models are.
 Closing the generator or setting the token closes the connection, which the
 server takes as a cancel. Only the standard library's ``http.client``.
 """
@@ -16,22 +16,23 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..generation.backend import BackendError, BackendInfo, Preparation
 from ..generation.cancel import CancelToken
 from ..generation.events import Cancelled, Candidate, Event, Failed, Finished
 from ..generation.request import EditRequest
-from .wire import API_VERSION, Limits, WireError, event_from_wire, request_to_wire
+from .wire import API_VERSION, Limits, WireError, event_from_wire, info_from_wire, request_to_wire
 
-__all__ = ["RemoteEngine", "RemoteError", "RemoteInpainter", "RemoteStage"]
+__all__ = ["RemoteBackend", "RemoteError"]
 
 _TERMINAL = (Finished, Cancelled, Failed)
 
 
-class RemoteError(RuntimeError):
+class RemoteError(BackendError):
     """The server could not be reached, refused a request, or the connection broke."""
 
 
@@ -79,10 +80,23 @@ class _Server:
             conn.close()
             raise
 
-    def send(self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None) -> Any:
-        """The response to one request on ``conn``, once the server answers 200."""
+    def send(
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        body: bytes | None,
+        connected: Callable[[socket.socket], None] | None = None,
+    ) -> Any:
+        """The response to one request on ``conn``, once the server answers 200.
+
+        ``connected`` gets the socket as soon as it exists: http.client drops its own reference
+        when a server answers ``Connection: close``, and a cancel must still reach it."""
         headers = self.headers(**({"Content-Type": "application/json"} if body is not None else {}))
         try:
+            if connected is not None:
+                conn.connect()
+                connected(conn.sock)
             conn.request(method, f"{self.prefix}/v{API_VERSION}{path}", body=body, headers=headers)
             response = conn.getresponse()
         except TimeoutError as exc:
@@ -108,38 +122,56 @@ def _error_text(response: Any) -> str:
         return response.reason or "no reason given"
 
 
-@dataclass(frozen=True)
-class RemoteStage:
-    """What the studio reads of a stage: its name and resolution."""
+class RemoteBackend:
+    """A server's models behind the ``Backend`` interface; holds no per-run state."""
 
-    name: str
-    resolution: int
-
-
-class RemoteInpainter:
-    """Runs requests on the server; holds no per-run state."""
-
-    def __init__(self, server: _Server, *, base: RemoteStage, upsampler: RemoteStage | None) -> None:
+    def __init__(self, server: _Server, info: BackendInfo, limits: Limits) -> None:
         self._server = server
-        self.base = base
-        self.upsampler = upsampler
+        self._info = info
+        self.limits = limits
 
-    def stages(self, request: EditRequest) -> tuple[str, ...]:
-        return ("base", "upsample") if request.use_upsampler and self.upsampler is not None else ("base",)
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
 
-    def run(self, request: EditRequest, *, cancel: CancelToken | None = None) -> Iterator[Event]:
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @classmethod
+    def connect(cls, url: str, *, token: str | None = None, timeout: float = 600.0) -> RemoteBackend:
+        """Ask the server what it runs (``GET /v1/info``); ``timeout`` bounds each wait for data."""
+        server = _Server.parse(url, token, timeout)
+        conn, response = server.open("GET", "/info")
+        try:
+            data = json.loads(response.read())
+            info = info_from_wire(data, where=server.url, host=server.host)
+            limits = Limits.from_dict(data.get("limits", {}))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, http.client.HTTPException) as exc:
+            raise RemoteError(f"{server.url} did not answer like a GLIDE Studio server: {exc}") from exc
+        finally:
+            conn.close()
+        return cls(server, info, limits)
+
+    def prepare(self, preparation: Preparation, *, cancel: CancelToken | None = None) -> dict[str, float]:
+        """Nothing to do ahead here: the server keeps its own models warm."""
+        return {}
+
+    def run(self, request: EditRequest, *, cancel: CancelToken | None = None) -> Generator[Event, None, None]:
         """Stream the server's events; a set ``cancel`` ends the stream with ``Cancelled``."""
         start = time.perf_counter()
         body = json.dumps(request_to_wire(request), separators=(",", ":")).encode("utf-8")
         conn = self._server.connection()
         done = threading.Event()
+        sockets: list[socket.socket] = []
         if cancel is not None:  # watching from the start: a request still queued can be cancelled too
-            threading.Thread(target=_close_on_cancel, args=(cancel, done, conn), daemon=True).start()
+            watch = (cancel, done, conn, sockets)
+            threading.Thread(target=_close_on_cancel, args=watch, daemon=True).start()
         candidates: dict[int, Candidate] = {}
         received = 0
         try:
             try:
-                response = self._server.send(conn, "POST", "/edit", body)
+                response = self._server.send(conn, "POST", "/edit", body, connected=sockets.append)
             except RemoteError:
                 if cancel is not None and cancel.cancelled:
                     yield Cancelled(candidates=(), seconds=time.perf_counter() - start)
@@ -176,67 +208,27 @@ class RemoteInpainter:
 
     def _decode(self, line: bytes, request: EditRequest, candidates: Mapping[int, Candidate]) -> Event:
         try:
-            return event_from_wire(json.loads(line), original=request.image, candidates=candidates)
-        except (ValueError, KeyError, TypeError, WireError) as exc:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise WireError(f"expected a JSON object, got {type(data).__name__}")
+            return event_from_wire(data, original=request.image, candidates=candidates)
+        except (ValueError, KeyError, TypeError, AttributeError, WireError) as exc:
             raise RemoteError(f"the server at {self._server.url} sent an unreadable event: {exc}") from exc
 
 
-def _close_on_cancel(cancel: CancelToken, done: threading.Event, conn: http.client.HTTPConnection) -> None:
+def _close_on_cancel(
+    cancel: CancelToken,
+    done: threading.Event,
+    conn: http.client.HTTPConnection,
+    sockets: list[socket.socket],
+) -> None:
     """Unblock a send or a read waiting on the server as soon as the token is set."""
     while not done.is_set() and not cancel.wait(0.05):
         pass
     while not done.is_set():
-        sock = conn.sock
+        sock = sockets[0] if sockets else conn.sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             return
         done.wait(0.05)  # not connected yet: shut the socket as soon as it exists
-
-
-@dataclass(frozen=True, eq=False)
-class RemoteEngine:
-    """A server's models, looking like a local ``Engine`` to the CLI and the studio."""
-
-    inpainter: RemoteInpainter
-    description: str
-    device_label: str
-    is_demo: bool
-    missing: tuple[str, ...]
-    url: str
-    limits: Limits
-    version: str = ""
-    sampling: Mapping[str, Any] = field(default_factory=dict)
-    notice: str = ""
-    """What the user must be told about the server's models (the demo model, say); empty if nothing."""
-
-    @classmethod
-    def connect(cls, url: str, *, token: str | None = None, timeout: float = 600.0) -> RemoteEngine:
-        """Ask the server what it runs (``GET /v1/info``); ``timeout`` bounds each wait for data."""
-        server = _Server.parse(url, token, timeout)
-        conn, response = server.open("GET", "/info")
-        try:
-            info = json.loads(response.read())
-            stages = info["stages"]
-            upsample = stages.get("upsample")
-            inpainter = RemoteInpainter(
-                server,
-                base=RemoteStage("base", int(stages["base"])),
-                upsampler=RemoteStage("upsample", int(upsample)) if upsample else None,
-            )
-            return cls(
-                inpainter=inpainter,
-                description=f"{info['description']} on {server.url}",
-                device_label=f"{info['device']} at {server.host}",
-                is_demo=bool(info["is_demo"]),
-                missing=tuple(str(m) for m in info.get("missing", ())),
-                url=server.url,
-                limits=Limits.from_dict(info.get("limits", {})),
-                version=str(info.get("version", "")),
-                sampling=dict(info.get("sampling") or {}),
-                notice=f"The server at {server.url}: {info['notice']}" if info.get("notice") else "",
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, http.client.HTTPException) as exc:
-            raise RemoteError(f"{server.url} did not answer like a GLIDE Studio server: {exc}") from exc
-        finally:
-            conn.close()

@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..generation.backend import BackendInfo, Capabilities
 from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
+from ..generation.presets import RecommendedSampling
 from ..generation.request import MAX_CANDIDATES, EditRequest, RequestError
 from ..generation.settings_codec import request_from_settings, request_settings
 from ..imaging.region import Box
@@ -35,6 +37,8 @@ __all__ = [
     "encode_picture",
     "event_from_wire",
     "event_to_wire",
+    "info_from_wire",
+    "info_to_wire",
     "request_from_wire",
     "request_to_wire",
 ]
@@ -218,6 +222,63 @@ def request_from_wire(payload: Any, *, limits: Limits) -> EditRequest:
         return request_from_settings(settings, **pictures)
     except RequestError as exc:
         raise WireError(str(exc)) from None
+
+
+# -- what a server runs ---------------------------------------------------------------
+
+
+def info_to_wire(info: BackendInfo, *, limits: Limits, auth: bool, version: str) -> dict[str, Any]:
+    """``GET /v1/info``: what runs here and what a request may cost."""
+    caps = info.capabilities
+    return {
+        "api": API_VERSION,
+        "version": version,
+        "description": info.description,
+        "device": info.device_label,
+        "is_demo": info.is_demo,
+        "missing": list(info.missing),
+        "sampling": info.sampling.to_mapping() if info.sampling is not None else {},
+        "notice": info.notice,
+        "stages": {"base": info.base_resolution, "upsample": info.upsample_resolution},
+        "capabilities": dataclasses.asdict(caps),
+        "precision": info.precision,
+        "limits": limits.as_dict(),
+        "auth": auth,
+    }
+
+
+def info_from_wire(data: Mapping[str, Any], *, where: str, host: str) -> BackendInfo:
+    """The server's description as this client shows it (``where``: the server's address).
+
+    A server from before capabilities were announced could not outpaint."""
+    stages = data["stages"]
+    upsample = stages.get("upsample")
+    caps = data.get("capabilities")
+    known = {f.name for f in dataclasses.fields(Capabilities)}
+    capabilities = (
+        Capabilities(**{k: bool(v) for k, v in caps.items() if k in known})
+        if isinstance(caps, Mapping)
+        else Capabilities(outpaint=False)
+    )
+    try:
+        sampling = RecommendedSampling.from_mapping(data["sampling"]) if data.get("sampling") else None
+    except RequestError as exc:
+        raise ValueError(f"its sampling is malformed ({exc})") from None
+    notice = str(data.get("notice") or "")
+    return BackendInfo(
+        description=f"{data['description']} on {where}",
+        device_label=f"{data['device']} at {host}",
+        base_resolution=int(stages["base"]),
+        upsample_resolution=int(upsample) if upsample else None,
+        is_demo=bool(data["is_demo"]),
+        remote=True,
+        missing=tuple(str(m) for m in data.get("missing", ())),
+        notice=f"The server at {where}: {notice}" if notice else "",
+        sampling=sampling,
+        capabilities=capabilities,
+        precision=str(data.get("precision", "")),
+        version=str(data.get("version", "")),
+    )
 
 
 # -- events ---------------------------------------------------------------------------

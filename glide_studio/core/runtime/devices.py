@@ -93,9 +93,8 @@ def native_bf16(flags: frozenset[str] | None = None, capability: str | None = No
 BF16_BY_DEFAULT = frozenset({"upsample-inpaint"})
 """Models that ``auto`` runs in bfloat16 on CPUs with native bf16: those whose whole
 default-preset edit stays within 1 level (0–255, mean over the hole) of float32
-with the same noise (``benchmarks/precision_closeness.py``; README, Performance).
-The upsampler does (0.95 levels over 4 photos); the base stage does not (demo
-model 1.8, reference-shaped tiny models 5.4), so it stays in float32."""
+with the same noise (``benchmarks/precision_closeness.py``; the figures are in the
+README's performance section). The base stage does not, so it stays in float32."""
 
 
 def choose_dtype(device: torch.device, precision: str = "auto", *, variant: str | None = None) -> torch.dtype:

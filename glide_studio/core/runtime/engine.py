@@ -1,28 +1,35 @@
-"""Choosing and loading the models an editing session runs on.
+"""This computer's models behind the ``Backend`` interface: choosing and loading them.
 
 The released GLIDE inpainting models when their files are in the weights
 folder; otherwise, when the user named no folder, the small built-in demo
-model, so that the studio works offline out of the box. The caller learns which
-it got, what is missing, and a notice to show the user.
+models, so that the studio works offline out of the box. The caller learns
+which it got, what is missing, and a notice to show the user, from the
+backend's ``BackendInfo``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..generation.backend import BackendError, BackendInfo, Capabilities, Preparation
+from ..generation.cancel import CancelToken
+from ..generation.events import Event
+from ..generation.presets import RecommendedSampling
+from ..generation.request import OUTPAINT, EditRequest, RequestError
 from ..pipeline.inpaint import Inpainter, StageModel
+from ..pipeline.outpaint import outpaint
 from ..text.tokenizer import BPETokenizer, ByteTokenizer, Tokenizer, load_tokenizer
 from ..weights.bundled import BundleError, demo_folder, read_demo_manifest, read_demo_upsampler_manifest
 from ..weights.checkpoints import load_model_and_options
-from ..weights.released import DEFAULT_GROUP, GROUPS, ReleasedFile, released_options
+from ..weights.released import DEFAULT_GROUP, GROUPS, released_options
 from ..weights.store import WEIGHTS_ENV, ModelStore, StoreError
 from .devices import choose_device, choose_dtype, describe_device
 from .optimize import optimize_for_inference, quiet_gc
@@ -30,7 +37,7 @@ from .optimize import optimize_for_inference, quiet_gc
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["DEMO_DIR", "EDITOR_FILES", "Engine", "EngineError", "load_demo", "load_engine"]
+__all__ = ["DEMO_DIR", "EDITOR_FILES", "EngineError", "LocalBackend", "load_demo", "load_local_backend"]
 
 DEMO_DIR: Traversable = demo_folder()
 """The demo model inside the package (``glide_studio/resources/demo``)."""
@@ -44,29 +51,63 @@ GET_WEIGHTS_HINT = (
 )
 
 
-class EngineError(RuntimeError):
+class EngineError(BackendError):
     """No usable model could be loaded; the message says why and what to do."""
 
 
 @dataclass(frozen=True, eq=False)
-class Engine:
-    inpainter: Inpainter
-    description: str
-    device: torch.device
-    is_demo: bool
-    missing: tuple[ReleasedFile, ...]
-    """Released editor files not present in the weights folder."""
-    weights_folder: Path
-    sampling: Mapping[str, Any] = field(default_factory=dict)
-    """Recommended settings for this model (sampler, steps, guidance_scale), if any."""
-    notice: str = ""
-    """What the user must be told about this choice (demo fallback, no upsampler); empty if nothing."""
-    precision: str = "float32"
-    """What each model computes in, e.g. "float32 base-inpaint, bfloat16 upsample-inpaint"."""
+class LocalBackend:
+    """Loaded models on this computer; holds no per-run state."""
 
-    @property
-    def device_label(self) -> str:
-        return describe_device(self.device)
+    inpainter: Inpainter
+    info: BackendInfo
+    device: torch.device
+
+    @classmethod
+    def of(
+        cls,
+        inpainter: Inpainter,
+        *,
+        description: str,
+        is_demo: bool = False,
+        missing: tuple[str, ...] = (),
+        notice: str = "",
+        sampling: RecommendedSampling | None = None,
+    ) -> LocalBackend:
+        """The backend of loaded models, described from what they are."""
+        device = inpainter.base.model.device
+        upsampler = inpainter.upsampler
+        info = BackendInfo(
+            description=description,
+            device_label=describe_device(device),
+            base_resolution=inpainter.base.resolution,
+            upsample_resolution=upsampler.resolution if upsampler is not None else None,
+            is_demo=is_demo,
+            missing=missing,
+            notice=notice,
+            sampling=sampling,
+            capabilities=Capabilities(
+                text2im=inpainter.text2im is not None, clip=inpainter.clip is not None, outpaint=True
+            ),
+            precision=_precision_of(inpainter),
+            threads=torch.get_num_threads(),
+        )
+        return cls(inpainter=inpainter, info=info, device=device)
+
+    def run(self, request: EditRequest, *, cancel: CancelToken | None = None) -> Generator[Event, None, None]:
+        if request.kind == OUTPAINT:
+            return outpaint(self.inpainter, request, cancel=cancel)
+        return self.inpainter.run(request, cancel=cancel)
+
+    def prepare(self, preparation: Preparation, *, cancel: CancelToken | None = None) -> dict[str, float]:
+        return self.inpainter.prepare(
+            prompt=preparation.prompt,
+            candidates=preparation.candidates,
+            guidance_scale=preparation.guidance_scale,
+            clip_guidance=preparation.clip_guidance,
+            use_upsampler=preparation.use_upsampler,
+            cancel=cancel,
+        )
 
 
 def _stage(
@@ -231,7 +272,7 @@ def _named_folder(weights_dir: str | Path | None, environ: Mapping[str, str]) ->
     return bool(str(weights_dir or "").strip() or environ.get(WEIGHTS_ENV, "").strip())
 
 
-def load_engine(
+def load_local_backend(
     *,
     weights_dir: str | Path | None = None,
     device: str | torch.device | None = None,
@@ -239,12 +280,12 @@ def load_engine(
     environ: Mapping[str, str] = os.environ,
     demo_dir: Traversable = DEMO_DIR,
     precision: str = "auto",
-) -> Engine:
+) -> LocalBackend:
     """Load the released models if present (``demo=None``), or force one choice.
 
     Only when no folder is named (neither ``weights_dir`` nor
     ``$GLIDE_STUDIO_WEIGHTS``) does a missing base model fall back to the demo
-    model, and ``notice`` says so; a named folder that lacks it, or
+    model, and the notice says so; a named folder that lacks it, or
     ``demo=False``, raises an ``EngineError`` naming each missing file, its URL
     and the folder. ``demo=True`` always uses the demo model. ``precision``:
     auto, float32, bfloat16 or float16 (``devices.choose_dtype``).
@@ -254,7 +295,8 @@ def load_engine(
     with quiet_gc():  # its first use imports platformdirs, which would start collections
         store = ModelStore.locate(weights_dir, environ=environ)
     missing = tuple(store.missing(EDITOR_FILES))
-    usable = not any(f.name in _REQUIRED for f in missing)
+    missing_names = tuple(f.name for f in missing)
+    usable = not any(name in _REQUIRED for name in missing_names)
     if not demo and not usable and (demo is False or _named_folder(weights_dir, environ)):
         try:
             store.require(EDITOR_FILES)
@@ -264,18 +306,15 @@ def load_engine(
         with quiet_gc():
             inpainter, manifest = load_demo(device=target, folder=demo_dir, precision=precision)
         notice = "" if demo else f"No GLIDE weights in {store.folder}: using the built-in demo model. "
-        return Engine(
-            inpainter=inpainter,
+        return LocalBackend.of(
+            inpainter,
             description="built-in demo models (coloured shapes only)"
             if inpainter.upsampler is not None
             else "built-in demo model (coloured shapes only, no upsampler)",
-            device=target,
             is_demo=True,
-            missing=missing,
-            weights_folder=store.folder,
-            sampling=dict(manifest.get("sampling", {})),
+            missing=missing_names,
+            sampling=_demo_sampling(manifest),
             notice=notice + "The demo model paints coloured shapes only. " + GET_WEIGHTS_HINT,
-            precision=_precision_of(inpainter),
         )
     try:
         with quiet_gc():
@@ -283,16 +322,21 @@ def load_engine(
     except StoreError as exc:
         raise EngineError(str(exc)) from exc
     stages = " + ".join(s.name for s in (inpainter.base, inpainter.upsampler) if s is not None)
-    return Engine(
-        inpainter=inpainter,
+    return LocalBackend.of(
+        inpainter,
         description=f"GLIDE (filtered) {stages}",
-        device=target,
-        is_demo=False,
-        missing=missing,
-        weights_folder=store.folder,
+        missing=missing_names,
         notice=_upsampler_notice(store) if inpainter.upsampler is None else "",
-        precision=_precision_of(inpainter),
     )
+
+
+def _demo_sampling(manifest: Mapping[str, Any]) -> RecommendedSampling | None:
+    if not manifest.get("sampling"):
+        return None
+    try:
+        return RecommendedSampling.from_mapping(manifest["sampling"])
+    except RequestError as exc:
+        raise EngineError(f"the demo model's manifest has a bad sampling entry: {exc}") from exc
 
 
 def _precision_of(inpainter: Inpainter) -> str:

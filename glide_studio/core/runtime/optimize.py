@@ -76,7 +76,7 @@ def quiet_gc() -> Iterator[None]:
 
     Building and checking a model creates thousands of modules and tensors, and
     each full collection scans them together with everything the application
-    already holds (200 ms pauses that stall the window). Automatic collection is
+    already holds (pauses long enough to stall the window). Automatic collection is
     off while loading; what existed before and the loaded models are frozen
     (left out of later collections): the models live as long as the session,
     and refcounting still frees them when they are replaced.

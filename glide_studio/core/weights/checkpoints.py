@@ -12,7 +12,6 @@ import torch
 from torch import Tensor
 
 from ..model import GlideModel, ModelConfig, build_model
-from ..runtime.devices import choose_device, compute_dtype
 
 __all__ = [
     "CheckpointError",
@@ -191,8 +190,8 @@ def load_model(
     path: str | Path,
     options: Mapping[str, Any] | None = None,
     *,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
     variant: str | None = None,
 ) -> GlideModel:
     """Build the model the options describe and load ``path`` into it strictly.
@@ -200,8 +199,8 @@ def load_model(
     ``options`` default to those stored in the file (files written by
     ``save_checkpoint``); the released files carry none, so their options must
     be given. ``variant`` (e.g. "base-inpaint") is checked when given.
-    ``device`` defaults to the best available; ``dtype`` to float16 on CUDA and
-    float32 elsewhere. The model is returned in eval mode.
+    The caller chooses ``device`` and ``dtype`` (``runtime.devices`` knows the
+    machine); the model is returned in eval mode.
     """
     return load_model_and_options(path, options, device=device, dtype=dtype, variant=variant)[0]
 
@@ -210,8 +209,8 @@ def load_model_and_options(
     path: str | Path,
     options: Mapping[str, Any] | None = None,
     *,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
     variant: str | None = None,
     check_values: bool = True,
 ) -> tuple[GlideModel, dict[str, Any]]:
@@ -219,8 +218,7 @@ def load_model_and_options(
 
     ``check_values`` refuses weights that cannot be trained ones (``check_weights``).
     """
-    target = choose_device(device)
-    dtype = dtype or compute_dtype(target)
+    target = torch.device(device)
     state_dict, stored = read_checkpoint(path)
     chosen = stored if stored is not None else options
     if chosen is None:

@@ -30,16 +30,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.generation.presets import DEFAULT_PRESET, PRESETS
+from ...core.generation.presets import (
+    CUSTOM_PRESET,
+    DEFAULT_PRESET,
+    MODEL_PRESET,
+    PRESETS,
+    RecommendedSampling,
+    resolve_sampling,
+)
 from ...core.generation.request import SAMPLERS, RequestError, StageSettings
+from ...core.generation.settings import GenerationSettings
 from ..icons import icon
 from ..settings import GenerationDefaults
 
 __all__ = ["CUSTOM", "MODEL", "PromptPanel"]
 
-CUSTOM = "custom"
+CUSTOM = CUSTOM_PRESET
 """The preset name when the Advanced fields match no preset (core ``PRESETS`` names the others)."""
-MODEL = "model"
+MODEL = MODEL_PRESET
 """The loaded model's own recommended sampling (e.g. the demo model's), when it has one."""
 MAX_SEED = 2**31 - 1
 
@@ -70,8 +78,8 @@ class PromptPanel(QWidget):
         self._ready, self._reason = False, "Open a photo to start."
         self._running = False
         self._progress_text = ""
-        self._model_sampling: tuple[str, str, str, str] | None = None
-        """The loaded model's own sampler and steps of each stage."""
+        self._model_sampling: RecommendedSampling | None = None
+        """The loaded model's own sampling, when it has one."""
         self._upsample_wanted = True
         self._build()
         self.set_values(defaults)
@@ -284,28 +292,22 @@ class PromptPanel(QWidget):
         self.upsample_steps.setText(upsample)
         self._steps_edited()
 
-    def apply_recommended(self, sampling: dict[str, object], *, label: str = "Model's own") -> None:
+    def apply_recommended(self, sampling: RecommendedSampling, *, label: str = "Model's own") -> None:
         """Offer a model's own sampling (the demo model brings one) as a named choice, and select it."""
-        sampler = str(sampling.get("sampler", "ancestral"))
-        steps = str(sampling.get("steps", ""))
-        upsample_steps = str(sampling.get("upsample_steps", "") or self.upsample_steps.text().strip())
-        upsample_sampler = str(sampling.get("upsample_sampler", "") or self.upsample_sampler.currentText())
-        if sampler not in SAMPLERS or upsample_sampler not in SAMPLERS or not steps:
-            return
-        self._model_sampling = (sampler, steps, upsample_sampler, upsample_steps)
+        self._model_sampling = sampling
         index = self.preset.findData(MODEL)
-        both = "upsample_steps" in sampling
-        text = f"{label} · {steps} + {upsample_steps} steps" if both else f"{label} · {steps} steps"
+        text = sampling.label(label)
         if index < 0:
             self.preset.insertItem(0, text, MODEL)
             index = 0
         self.preset.setItemText(index, text)
-        tip = f"The sampling this model was measured best with: {sampler}, {steps} steps"
-        if both:
-            tip += f", then {upsample_sampler}, {upsample_steps} upsampler steps"
+        base = sampling.base
+        tip = f"The sampling this model was measured best with: {base.sampler}, {base.steps} steps"
+        if sampling.upsample is not None:
+            tip += f", then {sampling.upsample.sampler}, {sampling.upsample.steps} upsampler steps"
         self.preset.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
-        if "guidance_scale" in sampling:
-            self.guidance.setValue(float(sampling["guidance_scale"]))  # type: ignore[arg-type]
+        if sampling.guidance_scale is not None:
+            self.guidance.setValue(sampling.guidance_scale)
         self.select_preset(MODEL)
 
     def set_upsampler_available(self, resolution: int | None) -> None:
@@ -324,19 +326,30 @@ class PromptPanel(QWidget):
             self.upsample.setChecked(False)
             self.upsample.setEnabled(False)
 
-    def request_settings(self) -> dict[str, object]:
-        """Keyword arguments for ``Document.request``; raises ``RequestError`` for bad steps."""
+    def settings(self) -> GenerationSettings:
+        """What the next run asks for (with the seed shown now); raises ``RequestError`` for bad
+        steps. The sampling follows ``resolve_sampling`` from the preset and the Advanced fields."""
         v = self.values()
-        return {
-            "guidance_scale": v.guidance,
-            "clip_guidance": v.clip_scale if v.clip else 0.0,
-            "strength": self.strength.value() / 100,
-            "base": StageSettings(sampler=v.sampler, steps=v.base_steps),
-            "upsample": StageSettings(sampler=v.upsample_sampler, steps=v.upsample_steps),
-            "use_upsampler": v.upsample,
-            "candidates": v.candidates,
-            "seed": v.seed,
-        }
+        custom = self.preset_name == CUSTOM
+        sampling = resolve_sampling(
+            preset=self.preset_name if self.preset_name in (*PRESETS, MODEL, CUSTOM) else None,
+            recommended=self._model_sampling,
+            sampler=v.sampler if custom else None,
+            steps=v.base_steps if custom else None,
+            upsample_sampler=v.upsample_sampler if custom else None,
+            upsample_steps=v.upsample_steps if custom else None,
+        )
+        return GenerationSettings(
+            prompt=self.prompt.toPlainText().strip(),
+            base=sampling.base,
+            upsample=sampling.upsample,
+            guidance_scale=v.guidance,
+            clip_guidance=v.clip_scale if v.clip else 0.0,
+            strength=self.strength.value() / 100,
+            use_upsampler=v.upsample,
+            candidates=v.candidates,
+            seed=v.seed,
+        )
 
     def next_seed(self) -> int:
         """The seed for a new run: the shown one if locked, else a fresh random one (then shown)."""
@@ -410,12 +423,10 @@ class PromptPanel(QWidget):
             self._preset_changed()
 
     def _preset_changed(self) -> None:
-        preset = PRESETS.get(self.preset_name)
-        if self.preset_name == MODEL and self._model_sampling is not None:
-            self._show_sampling(*self._model_sampling)
-        elif preset is not None:
+        if self.preset_name != CUSTOM:
+            sampling = resolve_sampling(preset=self.preset_name, recommended=self._model_sampling)
             self._show_sampling(
-                preset.base.sampler, preset.base.steps, preset.upsample.sampler, preset.upsample.steps
+                sampling.base.sampler, sampling.base.steps, sampling.upsample.sampler, sampling.upsample.steps
             )
         self._update_state()
         self.settingsChanged.emit()
@@ -428,22 +439,25 @@ class PromptPanel(QWidget):
 
     def _steps_edited(self, *_: object) -> None:
         """An Advanced field changed by hand: that is a custom setting unless it matches the preset."""
-        preset = PRESETS.get(self.preset_name)
         current = (
             self.sampler.currentText(),
             self.base_steps.text().strip(),
             self.upsample_sampler.currentText(),
             self.upsample_steps.text().strip(),
         )
-        if self.preset_name == MODEL and self._model_sampling is not None:
-            differs = current != self._model_sampling
-        else:
-            differs = preset is not None and current != (
-                preset.base.sampler,
-                preset.base.steps,
-                preset.upsample.sampler,
-                preset.upsample.steps,
-            )
+        differs = False
+        if self.preset_name != CUSTOM:
+            try:
+                chosen = resolve_sampling(preset=self.preset_name, recommended=self._model_sampling)
+            except RequestError:
+                differs = True
+            else:
+                differs = current != (
+                    chosen.base.sampler,
+                    chosen.base.steps,
+                    chosen.upsample.sampler,
+                    chosen.upsample.steps,
+                )
         if differs:
             self.preset.blockSignals(True)
             self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
