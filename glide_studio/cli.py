@@ -21,6 +21,7 @@ COMMANDS = {
     "outpaint": "Extend a picture on any side and fill the new area from a prompt.",
     "download": "Fetch the released GLIDE weights ahead of time.",
     "verify": "Re-hash the downloaded weights against their manifests.",
+    "info": "Show what a picture or project holds: size, bit depth, profile and recorded edits.",
     "train": "Train a GLIDE-architecture inpainting model.",
     "serve": "Serve the models over HTTP on Ray Serve, for studios on other machines.",
 }

@@ -81,6 +81,9 @@ class FileActions(QObject):
         except MemoryError:
             show_error(self._parent, f"Cannot open {_kind(path)}", f"{path}: not enough memory to open it")
             return False
+        except Exception as exc:  # a refused file always ends in a dialog, never only on stderr
+            show_error(self._parent, f"Cannot open {_kind(path)}", f"{path}: cannot be opened ({exc})")
+            return False
         self._settings.add_recent(path)
         self._settings.last_folder = str(path.resolve().parent)
         self.replace(session)
@@ -246,7 +249,13 @@ class FileActions(QObject):
             session = self._model.session
             if session is not None:
                 session.mark_saved()
-        self.message.emit(f"{'Saved' if remember else 'Exported'} {path}")
+        note = ""
+        if doc.dropped_text:
+            keys = ", ".join(repr(k) for k in doc.dropped_text[:3]) + (
+                "…" if len(doc.dropped_text) > 3 else ""
+            )
+            note = f" · left out {len(doc.dropped_text)} text field(s) a PNG cannot hold: {keys}"
+        self.message.emit(f"{'Saved' if remember else 'Exported'} {path}{note}")
         return True
 
     def maybe_save(self) -> bool:

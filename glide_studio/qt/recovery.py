@@ -18,7 +18,7 @@ from ..core.editing.project import ProjectError
 from .dialogs import show_error
 from .session_model import SessionModel
 
-__all__ = ["RecoveryController", "ask_restore"]
+__all__ = ["RecoveryController", "ask_discard_damaged", "ask_restore"]
 
 TICK_MS = 5_000
 
@@ -41,6 +41,20 @@ def ask_restore(parent: QWidget | None, found: Recoverable) -> str:
     box.exec()
     clicked = box.clickedButton()
     return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+
+def ask_discard_damaged(parent: QWidget | None, found: Recoverable, problem: str) -> str:
+    """'discard' or 'later' for an autosave that cannot be restored (damaged files)."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Autosave cannot be restored")
+    box.setText(f"Work that GLIDE Studio autosaved (“{found.title}”) cannot be restored.")
+    box.setInformativeText(problem)
+    discard = box.addButton("Discard it", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton("Keep it for now", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(discard)
+    box.exec()
+    return "discard" if box.clickedButton() is discard else "later"
 
 
 class RecoveryController(QObject):
@@ -69,8 +83,16 @@ class RecoveryController(QObject):
         self.autosaver.remove()
 
     def offer_restore(self, replace: object) -> bool:
-        """Ask about each session left behind; ``replace(session)`` opens a restored one."""
+        """Ask about each session left behind; ``replace(session)`` opens a restored one.
+
+        A damaged autosave is offered to discard, with the reason; nothing here
+        stops the studio from starting.
+        """
         for found in find_recoverable(self.folder):
+            if found.problem is not None:
+                if ask_discard_damaged(self._parent, found, found.problem) == "discard":
+                    found.discard()
+                continue
             answer = ask_restore(self._parent, found)
             if answer == "later":
                 continue
@@ -78,7 +100,8 @@ class RecoveryController(QObject):
                 try:
                     session = found.restore()
                 except ProjectError as exc:
-                    show_error(self._parent, "Cannot restore", str(exc))
+                    if ask_discard_damaged(self._parent, found, str(exc)) == "discard":
+                        found.discard()
                     continue
                 replace(session)  # type: ignore[operator]
                 found.discard()

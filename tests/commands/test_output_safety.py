@@ -146,3 +146,19 @@ def test_an_animated_gif_is_edited_on_its_first_frame_with_a_note(photo, capsys)
     assert main(_args(photo, photo / "out.png", image="anim.gif")) == 0
     assert "anim.gif has 3 frames; only the first is edited" in capsys.readouterr().err
     assert load_image(photo / "out.png").size == (48, 40)
+
+
+def test_a_planted_link_never_makes_the_cli_overwrite_another_file(photo, capsys):
+    """Links at the names earlier versions wrote through, and at the output itself (--overwrite)."""
+    victim = photo / "victim.txt"
+    victim.write_text("precious")
+    out = photo / "out.png"
+    for planted in (".out.png.saving", "out.png.tmp"):
+        (photo / planted).symlink_to(victim)
+    assert main(_args(photo, out)) == 0
+    assert victim.read_text() == "precious" and load_image(out).size == (48, 40)
+    out.unlink()
+    out.symlink_to(victim)
+    assert main(_args(photo, out, "--overwrite")) == 0
+    assert victim.read_text() == "precious", "the link is replaced, not followed"
+    assert not out.is_symlink() and load_image(out).size == (48, 40)

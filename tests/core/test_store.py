@@ -312,6 +312,7 @@ def test_not_enough_free_space_is_said_before_writing(store, server, payloads, m
     assert f"needs {downloads.human_size(len(body))}" in message
     assert_absent(store)
     assert not (store.folder / "base_inpaint.pt.part").exists()
+    assert not (store.folder / "base_inpaint.pt.part.json").exists(), "a refused download leaves no record"
 
 
 def test_full_disk_while_writing_names_the_file_and_keeps_what_arrived(store, server, payloads, monkeypatch):

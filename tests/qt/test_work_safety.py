@@ -153,7 +153,9 @@ def test_a_crashed_session_is_offered_and_restored(qtbot, qapp, settings, factor
     assert asked == ["Untitled"] and win.session_model.document.mask[5:25, 5:25].all()
     assert win.prompt_panel.prompt.toPlainText() == "a lighthouse"
     win.recovery.autosaver.wait()
-    assert sorted(p.suffix for p in folder.iterdir()) == [".glide", ".json"], "ours replaces the crashed one"
+    assert sorted(p.suffix for p in folder.iterdir()) == [".glide", ".json", ".lock"], (
+        "ours replaces the crashed one"
+    )
     win.close()
 
 

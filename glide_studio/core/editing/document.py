@@ -22,7 +22,7 @@ import numpy as np
 
 from ..generation.request import EditRequest
 from ..imaging.files import LoadedImage, load_image
-from ..imaging.metadata import save_image
+from ..imaging.metadata import png_text_fields, save_image
 from ..imaging.region import Box, mask_bounds, region_of_interest
 from .canvas_size import MAX_SIDE, CanvasExtension, crop_to, pad_edges
 from .patches import AppliedEdit, EditRecord, ImagePatch, MaskPatch, changed_box, make_thumbnail
@@ -56,25 +56,57 @@ class RecordedEdit:
         return out
 
 
+MAX_RECORDED_EDITS = 10_000
+"""More entries than this in a file's edit list are not read (a real picture has dozens)."""
+
+
 def read_recorded_edits(text: Mapping[str, str]) -> tuple[RecordedEdit, ...]:
-    """The edit list of a file this program saved; damaged entries are skipped, not fatal."""
+    """The edit list of a file this program saved; damaged entries are skipped, not fatal.
+
+    Nothing here raises: malformed JSON, deep nesting, wrong types, hostile
+    records (see ``EditRecord.from_json``) all end in fewer entries, or none.
+    """
     try:
         entries = json.loads(text.get(EDITS_KEY, "[]"))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return ()
     out = []
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries[:MAX_RECORDED_EDITS] if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
         record = None
         if isinstance(entry.get("record"), dict):
             try:
                 record = EditRecord.from_json(entry["record"])
-            except ValueError:
+            except (ValueError, RecursionError):
                 record = None
-        parameters = {str(k): str(v) for k, v in entry.items() if k != "record"}
+        try:
+            parameters = {str(k): _plain_value(v) for k, v in entry.items() if k != "record"}
+        except (ValueError, RecursionError):
+            continue
         out.append(RecordedEdit(parameters, record))
     return tuple(out)
+
+
+def _fitting(edits: tuple[RecordedEdit, ...], width: int, height: int) -> tuple[RecordedEdit, ...]:
+    """Records whose mask or sketch does not fit a picture of this size lose them (the edit stays)."""
+
+    def fits(record: EditRecord) -> bool:
+        if record.mask_box.clipped(width, height) != record.mask_box:
+            return False
+        if record.sketch is None:
+            return True
+        inner = record.region.clipped(width, height)
+        return record.sketch.shape[:2] == (inner.height, inner.width)
+
+    return tuple(e if e.record is None or fits(e.record) else RecordedEdit(e.parameters, None) for e in edits)
+
+
+def _plain_value(value: object) -> str:
+    """A parameter as text; nested data is refused (a parameter is a string or a number)."""
+    if isinstance(value, dict | list):
+        raise ValueError("a parameter holds nested data")
+    return str(value)
 
 
 class Document:
@@ -100,7 +132,7 @@ class Document:
         self._mask_box_valid = True
         self.path = Path(path) if path is not None else None
         self.text = dict(text or {})
-        self.earlier_edits = read_recorded_edits(self.text)
+        self.earlier_edits = _fitting(read_recorded_edits(self.text), self.width, self.height)
         """Edits recorded in the file this document was opened from."""
         self.owns_file = False
         """True once this program wrote ``path`` in this session: only then may Save overwrite it."""
@@ -110,6 +142,8 @@ class Document:
         """The 16-bit pixels of a 16-bit source, kept so that saving loses no precision."""
         self.alpha16: np.ndarray | None = None
         self.frames = 1
+        self.dropped_text: tuple[str, ...] = ()
+        """Text keys of the source that the last PNG save could not keep (a PNG forbids them)."""
         self._sketch: SketchLayer | None = None
         self.project_path: Path | None = None
         """The project file (``.glide``) this session was opened from or last saved to."""
@@ -464,16 +498,21 @@ class Document:
         """
         path = Path(path)
         png = path.suffix.lower() == ".png"
+        deep = png and self.source16 is not None and self.source16.shape == self._rgb.shape
+        alpha_deep = deep and self.alpha16 is not None and self._alpha is not None
         source = {
             "icc_profile": self.icc_profile,
             "exif": self.exif,
-            "source16": self.source16 if png else None,
+            "source16": self.source16 if deep else None,
+            "alpha16": self.alpha16 if alpha_deep else None,
         }
+        info = self.text_chunks() if png else None
+        self.dropped_text = tuple(png_text_fields(info)[1])
         save_image(
             path,
             self._rgb,
             alpha=self._alpha,
-            info=self.text_chunks() if png else None,
+            info=info,
             quality=quality,
             **{k: v for k, v in source.items() if v is not None},
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,16 +158,65 @@ class EditRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EditRecord:
-        """Raises ``ValueError`` for malformed data."""
+        """Raises ``ValueError`` for malformed data.
+
+        Sizes are checked before anything is inflated: the mask may hold no more
+        bits than its box, the box and region are bounded, and the sketch may be
+        no larger than the region, so a hostile record cannot claim gigabytes.
+        """
         try:
-            bits = zlib.decompress(base64.b64decode(data["mask"]))
-            box, region = Box(*map(int, data["mask_box"])), Box(*map(int, data["region"]))
-            if len(bits) != (box.width * box.height + 7) // 8:
+            if not isinstance(data, Mapping):
+                raise TypeError("the record is not a table")
+            box, region = _bounded_box(data["mask_box"], "mask box"), _bounded_box(data["region"], "region")
+            expected = (box.width * box.height + 7) // 8
+            packed = base64.b64decode(_text(data["mask"], "mask"), validate=True)
+            inflater = zlib.decompressobj()
+            bits = inflater.decompress(packed, expected + 1)
+            if len(bits) != expected or inflater.unconsumed_tail or not inflater.eof:
                 raise ValueError("the mask does not match its box")
-            sketch = _array_from_base64(data["sketch"]) if data.get("sketch") else None
-            return cls(dict(data["settings"]), box, bits, region, str(data.get("model", "")), sketch)
-        except (KeyError, TypeError, zlib.error, ValueError, OSError) as exc:
+            sketch = None
+            if data.get("sketch"):
+                sketch = _array_from_base64(
+                    _text(data["sketch"], "sketch"), limit=(region.width, region.height)
+                )
+            settings = data["settings"]
+            if not isinstance(settings, Mapping):
+                raise TypeError("its settings are not a table")
+            model = data.get("model", "")
+            return cls(
+                dict(settings), box, bits, region, model if isinstance(model, str) else str(model), sketch
+            )
+        except (KeyError, TypeError, zlib.error, ValueError, OSError, OverflowError, EOFError) as exc:
             raise ValueError(f"malformed edit record: {exc}") from None
+
+
+RECORD_MAX_SIDE = 65536
+"""No recorded box or region may be larger than this a side."""
+RECORD_MAX_PIXELS = 200_000_000
+"""Nor cover more pixels than the largest picture that can be opened (``files.MAX_PIXELS``)."""
+SKETCH_MAX_PIXELS = 64_000_000
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"its {what} is not text")
+    return value
+
+
+def _bounded_box(values: Any, what: str) -> Box:
+    """Four integers (not bools, not floats), a box of positive, bounded size."""
+    if not isinstance(values, list | tuple) or len(values) != 4:
+        raise ValueError(f"its {what} is not four numbers")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"its {what} is not four whole numbers")
+    box = Box(*values)
+    if not (0 < box.width <= RECORD_MAX_SIDE and 0 < box.height <= RECORD_MAX_SIDE):
+        raise ValueError(f"its {what} {values} is empty or too large")
+    if box.width * box.height > RECORD_MAX_PIXELS:
+        raise ValueError(f"its {what} {values} is too large")
+    if max(abs(v) for v in values) > 4 * RECORD_MAX_SIDE:
+        raise ValueError(f"its {what} {values} lies far outside any picture")
+    return box
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,12 +256,16 @@ def _png_base64(rgb: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _array_from_base64(text: str) -> np.ndarray:
+def _array_from_base64(text: str, *, limit: tuple[int, int] | None = None) -> np.ndarray:
+    """A base64 PNG as RGB; ``limit`` (width, height): refused, before decoding, when larger."""
     import io
 
     from PIL import Image
 
-    with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+    with Image.open(io.BytesIO(base64.b64decode(text, validate=True)), formats=["PNG"]) as image:
+        too_many = image.width * image.height > SKETCH_MAX_PIXELS
+        if too_many or (limit is not None and (image.width > limit[0] or image.height > limit[1])):
+            raise ValueError(f"its sketch is {image.width}×{image.height}, larger than its region")
         return np.asarray(image.convert("RGB")).copy()
 
 

@@ -6,12 +6,13 @@ No torch here: the editing layer and the window use this before any model loads.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 __all__ = [
     "ImageError",
@@ -25,6 +26,13 @@ __all__ = [
 ]
 
 MAX_PIXELS = 200_000_000
+MAX_TEXT_CHUNK = 32 * 1024 * 1024
+"""The largest text chunk a PNG may hold once inflated: ComfyUI workflows run to megabytes
+(Pillow's own limit is 1 MB); the total of all of them is capped at ``MAX_TEXT_MEMORY``."""
+MAX_TEXT_MEMORY = 96 * 1024 * 1024
+
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, MAX_TEXT_CHUNK)
+PngImagePlugin.MAX_TEXT_MEMORY = max(PngImagePlugin.MAX_TEXT_MEMORY, MAX_TEXT_MEMORY)
 
 
 class ImageError(ValueError):
@@ -202,6 +210,8 @@ def _open(path: str | Path) -> Image.Image:
         raise ImageError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise ImageError(f"{path}: file not found")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"{path}: cannot be read (permission denied)")
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
         # Pillow's own bomb limit (89 MP) is below ours: let ours decide what is too large.
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -213,12 +223,23 @@ def _open(path: str | Path) -> Image.Image:
                 raise ImageError(f"{path}: {image.width}×{image.height} is too large to edit")
             image.load()
         return image
+    except PermissionError:
+        raise ImageError(f"{path}: cannot be read (permission denied)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{path}: the image is too large to edit") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: the image is damaged or truncated ({exc})") from None
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to open it") from None
+    except ImageError:
+        raise
+    except Exception as exc:  # Pillow raises many types for hostile files; each is the file's fault
+        raise ImageError(f"{path}: the image is damaged or truncated ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def load_image(path: str | Path) -> LoadedImage:
@@ -226,9 +247,16 @@ def load_image(path: str | Path) -> LoadedImage:
     image = _open(path)
     try:
         deep = _read_png16(Path(path), image) if image.format == "PNG" else None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{path}: the image is damaged or truncated ({exc})") from None
-    return image_from_pil(image, deep=deep)
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to open it") from None
+    except Exception as exc:  # a hostile file's fault, whatever the type
+        raise ImageError(f"{path}: the image is damaged or truncated ({_one_line(exc)})") from None
+    try:
+        return image_from_pil(image, deep=deep)
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to open it") from None
+    except Exception as exc:
+        raise ImageError(f"{path}: the image is damaged or truncated ({_one_line(exc)})") from None
 
 
 def mask_from_pil(image: Image.Image) -> np.ndarray:

@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from .files import to_8bit
+from .safe_write import atomic_write, sweep_temporaries
 
-__all__ = ["format_parameters", "merge_16bit", "parse_parameters", "save_image"]
+__all__ = ["format_parameters", "merge_16bit", "parse_parameters", "png_text_fields", "save_image"]
 
 SOFTWARE = "GLIDE Studio"
 _SUMMARY_KEYS = (
@@ -81,16 +82,43 @@ def _png_chunk_list(
     return chunks
 
 
-def _text_fields(info: Mapping[str, str] | None) -> list[tuple[str, str]]:
-    """``info`` plus its ``parameters`` summary; the summary and ``Software`` are always written anew."""
+def _valid_key(key: str) -> bool:
+    """PNG keywords: 1-79 Latin-1 printable characters, no leading, trailing or double spaces."""
+    if not 1 <= len(key) <= 79 or key != key.strip(" ") or "  " in key:
+        return False
+    return all(32 <= ord(ch) <= 126 or 161 <= ord(ch) <= 255 for ch in key)
+
+
+def png_text_fields(info: Mapping[str, str] | None) -> tuple[list[tuple[str, str]], list[str]]:
+    """The text chunks a PNG can hold, and the keys it cannot (dropped, for the caller to say so).
+
+    ``info`` plus its ``parameters`` summary; the summary and ``Software``
+    are always written anew.
+    """
     written = ("parameters", "Software")
-    fields = [(str(key), str(value)) for key, value in (info or {}).items() if key not in written]
-    for key, _ in fields:
-        if not 1 <= len(key) <= 79 or not key.isascii() or not key.isprintable():
-            raise ValueError(f"{key!r}: a PNG text key must be 1-79 printable ASCII characters")
+    fields, dropped = [], []
+    for key, value in (info or {}).items():
+        key, value = str(key), str(value)
+        if key in written:
+            continue
+        try:
+            value.encode("utf-8")
+            ok = _valid_key(key)
+        except UnicodeError:
+            ok = False
+        if ok:
+            fields.append((key, value))
+        else:
+            dropped.append(key)
     if info:
-        fields.append(("parameters", format_parameters(info)))
-    return fields
+        summary = format_parameters(info)
+        with_summary = summary.encode("utf-8", "replace").decode("utf-8")
+        fields.append(("parameters", with_summary))
+    return fields, dropped
+
+
+def _text_fields(info: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    return png_text_fields(info)[0]
 
 
 def _write_png16(
@@ -137,29 +165,25 @@ def save_image(
     if suffix not in formats:
         raise ValueError(f"{path}: unsupported file type {suffix or '(none)'}; use .png, .jpg or .webp")
     fmt = formats[suffix]
-    tmp = path.with_name(f".{path.name}.saving")
-    try:
+    sweep_temporaries(path.parent, name=path.name)  # what a killed save of this file left
+    with atomic_write(path) as out:
         if fmt == "PNG" and source16 is not None:
             rgb16 = merge_16bit(rgb, source16)
             if alpha is not None:
                 alpha16 = alpha.astype(np.uint16) * 257 if alpha16 is None else merge_16bit(alpha, alpha16)
-            with tmp.open("wb") as out:
-                _write_png16(
-                    out,
-                    rgb16,
-                    alpha16 if alpha is not None else None,
-                    _png_chunk_list(info, icc_profile, exif),
-                )
+            _write_png16(
+                out,
+                rgb16,
+                alpha16 if alpha is not None else None,
+                _png_chunk_list(info, icc_profile, exif),
+            )
         else:
-            _save_8bit(tmp, fmt, rgb, alpha, info=info, icc_profile=icc_profile, exif=exif, quality=quality)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            _save_8bit(out, fmt, rgb, alpha, info=info, icc_profile=icc_profile, exif=exif, quality=quality)
     return path
 
 
 def _save_8bit(
-    tmp: Path,
+    out: BinaryIO,
     fmt: str,
     rgb: np.ndarray,
     alpha: np.ndarray | None,
@@ -185,4 +209,4 @@ def _save_8bit(
         options["pnginfo"] = chunks
     else:
         options["quality"] = quality
-    image.save(tmp, format=fmt, **options)
+    image.save(out, format=fmt, **options)

@@ -30,6 +30,22 @@ def _int_list(text: str, name: str) -> tuple[int, ...]:
         raise OptionsError(f"option {name}={text!r} must be comma-separated integers") from exc
 
 
+_PLAUSIBLE = (
+    ("image_size", "image_size", 8192),
+    ("num_channels", "model_channels", 16384),
+    ("num_res_blocks", "num_res_blocks", 64),
+    ("num_heads", "num_heads", 1024),
+    ("num_head_channels", "num_head_channels", 16384),
+    ("num_heads_upsample", "num_heads_upsample", 1024),
+    ("text_ctx", "text_ctx", 8192),
+    ("xf_width", "xf_width", 65536),
+    ("xf_layers", "xf_layers", 512),
+    ("xf_heads", "xf_heads", 1024),
+    ("n_vocab", "n_vocab", 10_000_000),
+)
+"""Bounds far above any GLIDE model, so that malformed options fail at once, not in a build loop."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Everything that decides a model's architecture, and nothing else."""
@@ -93,6 +109,10 @@ class ModelConfig:
             else:
                 raise OptionsError(f"no default channel_mult for image_size {image_size}")
             resolutions = _int_list(str(options.get("attention_resolutions", "")), "attention_resolutions")
+            if any(r <= 0 or r > image_size for r in resolutions):
+                raise OptionsError(
+                    f"attention_resolutions {resolutions} must lie in 1..image_size ({image_size})"
+                )
             config = cls(
                 image_size=image_size,
                 model_channels=int(options["num_channels"]),
@@ -118,7 +138,7 @@ class ModelConfig:
             )
         except KeyError as exc:
             raise OptionsError(f"model options lack {exc.args[0]!r}") from exc
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             if isinstance(exc, OptionsError):
                 raise
             raise OptionsError(f"model options are malformed: {exc}") from exc
@@ -138,6 +158,13 @@ class ModelConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise OptionsError(f"option {name} must be positive, got {value}")
+        for name, value, most in _PLAUSIBLE:
+            if abs(getattr(self, value)) > most:
+                raise OptionsError(
+                    f"option {name}={getattr(self, value)} is implausibly large (at most {most})"
+                )
+        if len(self.channel_mult) > 16:
+            raise OptionsError(f"channel_mult {self.channel_mult} has implausibly many levels")
         if not self.channel_mult or min(self.channel_mult) <= 0:
             raise OptionsError(f"channel_mult {self.channel_mult} must be positive integers")
         widths = [self.model_channels * m for m in self.channel_mult]

@@ -293,7 +293,10 @@ def load_local_backend(
     target = choose_device(device)
     choose_dtype(target, precision)  # an unknown precision fails before anything loads
     with quiet_gc():  # its first use imports platformdirs, which would start collections
-        store = ModelStore.locate(weights_dir, environ=environ)
+        try:
+            store = ModelStore.locate(weights_dir, environ=environ)
+        except StoreError as exc:  # e.g. --weights-dir names a file
+            raise EngineError(str(exc)) from exc
     missing = tuple(store.missing(EDITOR_FILES))
     missing_names = tuple(f.name for f in missing)
     usable = not any(name in _REQUIRED for name in missing_names)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..imaging.safe_write import atomic_write
 from ..weights.checkpoints import CheckpointError, check_state_dict, read_state_dict
 
 __all__ = [
@@ -34,12 +34,8 @@ def atomic_save(path: Path, payload: Any) -> None:
     An interruption at any moment leaves either the old file or the new one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
+    with atomic_write(path) as f:  # a fresh exclusive temporary file: never through a planted link
         torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_training_state(path: str | Path) -> dict[str, Any]:

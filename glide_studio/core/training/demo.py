@@ -9,12 +9,12 @@ to sample from it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..imaging.safe_write import write_bytes_atomic
 from .checkpointing import read_training_state, write_weights
 
 __all__ = [
@@ -141,9 +141,7 @@ def model_preset(name: str) -> dict[str, Any]:
 
 def write_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode("utf-8"))
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

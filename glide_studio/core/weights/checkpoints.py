@@ -11,7 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..model import GlideModel, ModelConfig, build_model
+from ..imaging.safe_write import atomic_write
+from ..model import GlideModel, ModelConfig, OptionsError, build_model
 
 __all__ = [
     "CheckpointError",
@@ -223,7 +224,12 @@ def load_model_and_options(
     chosen = stored if stored is not None else options
     if chosen is None:
         raise CheckpointError(path, "the file does not say which model it holds, and no options were given")
-    found = ModelConfig.from_options(chosen).variant
+    if not isinstance(chosen, Mapping):
+        raise CheckpointError(path, "its model options are not a table of settings")
+    try:
+        found = ModelConfig.from_options(chosen).variant
+    except OptionsError as exc:
+        raise CheckpointError(path, f"its model options are malformed: {_one_line(exc)}") from None
     if variant is not None and found != variant:
         raise CheckpointError(path, f"holds the {found!r} model, but {variant!r} was expected")
     with torch.device("meta"):
@@ -237,6 +243,11 @@ def load_model_and_options(
     return model.eval(), dict(chosen)
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def save_checkpoint(
     path: str | Path, model: torch.nn.Module, *, options: Mapping[str, Any] | None = None, **extra: Any
 ) -> None:
@@ -244,9 +255,8 @@ def save_checkpoint(
     needs nothing else) and any plain extra data."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if options is not None:
         extra["options"] = dict(options)
     payload = {"state_dict": model.state_dict(), **extra} if extra else model.state_dict()
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as handle:
+        torch.save(payload, handle)

@@ -26,6 +26,8 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
+from ..imaging.safe_write import write_bytes_atomic
+
 __all__ = [
     "CancelCheck",
     "DownloadBusy",
@@ -219,9 +221,14 @@ class Transfer:
             except _Restart:
                 self.discard()
                 return self._once()
-            digest = _Digest.of_file(self.part, cancel=self.cancel) if start else _Digest()
-            self._check_space(resume.size, start)
-            self._copy(response, digest, resume.size)
+            try:
+                digest = _Digest.of_file(self.part, cancel=self.cancel) if start else _Digest()
+                self._check_space(resume.size, start)
+                self._copy(response, digest, resume.size)
+            except BaseException:
+                if not _size(self.part):
+                    self.discard()  # refused before a byte arrived: no resume record for nothing
+                raise
         return self._finish(digest, resume)
 
     def _resumable(self) -> _Resume | None:
@@ -361,9 +368,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _os_problem(exc: OSError) -> str:

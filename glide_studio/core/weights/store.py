@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..imaging.safe_write import write_bytes_atomic
 from .downloads import (
     CancelCheck,
     DownloadBusy,
@@ -125,10 +126,8 @@ class Sidecar:
 
     def write(self, path: Path) -> None:
         where = self.path_for(path)
-        tmp = where.with_name(where.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
-            os.replace(tmp, where)
+            write_bytes_atomic(where, json.dumps(asdict(self), indent=1).encode("utf-8"))
         except OSError as exc:
             raise StoreError(f"cannot write {where}: {exc.strerror or exc}") from exc
 
@@ -185,6 +184,9 @@ class ModelStore:
             chosen = Path(environ[WEIGHTS_ENV].strip())
         else:
             chosen = default_folder()
+        chosen = chosen.expanduser()
+        if chosen.exists() and not chosen.is_dir():
+            raise StoreError(f"{chosen}: is not a folder (the weights folder must be a folder)")
         return cls(chosen, mirror=environ.get(MIRROR_ENV, "").strip() or None, files=files)
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QFont, QIcon
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 from shiboken6 import isValid
 
+from ...core.editing.file_info import edit_info
 from ..convert import to_pixmap
 from ..session_model import SessionModel
 from .candidates import untinted_icon
@@ -58,8 +59,14 @@ class HistoryPanel(QWidget):
                 f"{earlier.prompt or '(no prompt)'}\n{_details(earlier.parameters)} · from the file"
             )
             item.setData(_INDEX, _FROM_FILE)
+            described = edit_info(earlier.parameters, earlier.record)  # what `glide-studio info` shows
             item.setToolTip(
-                "Recorded in the opened file by an earlier session; the picture already contains it."
+                "\n".join(
+                    [
+                        "Recorded in the opened file by an earlier session; the picture already contains it.",
+                        *(" · ".join(part) for part in (described.details(), described.geometry()) if part),
+                    ]
+                )
             )
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             _dim(item)
