@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPU readiness check, one prepared run (an estimated 3 to 4 minutes on one H100; all steps
-# together are cut off at $GLIDE_CHECK_BUDGET seconds, 360 by default, so it fits one 540 s call).
+# GPU readiness check, one prepared run (an estimated 5 to 7 minutes on one H100; all steps
+# together are cut off at $GLIDE_CHECK_BUDGET seconds, 540 by default, so it fits one 600 s call).
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root, on a CUDA machine
 #
@@ -20,7 +20,18 @@
 #    demo model, default preset, same noise);
 # 4. per-forward and whole-edit times of the full-size random weights in float16, with peak
 #    GPU memory: once cold (the first run pays cuDNN's algorithm search), once with each run
-#    prepared first as the studio does while the user types (edit_speed.py --prepare).
+#    prepared first as the studio does while the user types (edit_speed.py --prepare);
+# 5. side by side on this card (gpu_side_by_side.py): this project's eager step, its CUDA-graph
+#    replay and GLIDE's released code (float16, its own model call and sampling loop) on the
+#    same weights: base and upsampler forwards, a whole Balanced edit of 4 candidates with graphs
+#    off and on (and how far their pixels are apart), a live update, ratios and the issue 27
+#    targets; then torch.compile of the step (compiled graph against the plain graph).
+#    The reference code: $GLIDE_REFERENCE_SRC, else .gpu-ref/glide-text2im, else
+#    ../shared/glide-text2im (each a folder holding the glide_text2im package), else a clone from
+#    GitHub where the network allows; without it the reference rows are skipped and said so.
+#    On a lent GPU machine (no network) carry it:
+#      mkdir -p .gpu-ref/glide-text2im && git --git-dir=/work/.mirror/openai+glide-text2im/repo \
+#        archive HEAD glide_text2im | tar -x -C .gpu-ref/glide-text2im
 # Each step has its own time limit; a failed step is recorded and the next one still runs.
 #
 # Under $OUT (default ./gpu-check-out) it writes three files, rewritten after every step so
@@ -53,7 +64,7 @@ QUICK=${GLIDE_CHECK_QUICK:-}
 LOW=float16
 [[ "$DEV" == cpu ]] && LOW=bfloat16 # half precision on a CPU dry run: the one CPUs run fast
 if [[ -n "$QUICK" ]]; then CASES=(--cases 1 --tiny-cases 1); else CASES=(--cases 8 --tiny-cases 4); fi
-BUDGET=${GLIDE_CHECK_BUDGET:-360}
+BUDGET=${GLIDE_CHECK_BUDGET:-540}
 SLOW=1 # the step limits below are the GPU's; a CPU dry run (two busy cores) gets four times each
 [[ "$DEV" == cpu ]] && BUDGET=${GLIDE_CHECK_BUDGET:-1200} && SLOW=4
 DEADLINE=$(($(date +%s) + BUDGET))
@@ -83,6 +94,55 @@ def tail(name, lines=25):
         return []
 
 
+def ms(value):
+    return f"{value:.1f} ms" if isinstance(value, (int, float)) else "-"
+
+
+def side_by_side_lines(sbs, comp):
+    """The graph/eager/reference figures and ratios (gpu_side_by_side.py), a few lines."""
+    if not sbs:
+        return []
+    lines = [f"side by side on {(sbs.get('machine') or {}).get('cuda') or sbs.get('device')} ({sbs.get('precision')}):"]
+    ref = sbs.get("reference")
+    ref_forward = {r["model"]: r for r in ref.get("forward", [])} if isinstance(ref, dict) else {}
+    for row in sbs.get("forward", []):
+        r = ref_forward.get(row["model"], {})
+        lines.append(
+            f"  forward {row['model']} x{row['rows']}: eager {ms(row.get('eager_ms'))}, graph {ms(row.get('graph_ms'))}"
+            f" (max diff {row.get('graph_max_abs_diff')}), reference {ms(r.get('reference_ms'))}"
+            + (f", graph failed: {row['graph_failed']}" if row.get("graph_failed") else "")
+        )
+    edit = sbs.get("edit") or {}
+    for key in ("eager", "graphs"):
+        e = edit.get(key) or {}
+        if e:
+            lines.append(
+                f"  {edit.get('preset')} x{edit.get('candidates')}, {key}: {e['seconds']:.3f} s,"
+                f" first preview {1000 * e['first_preview_s']:.0f} ms, graph hits {e.get('graph_hits')}"
+            )
+    if edit.get("graphs_vs_eager_pixels"):
+        p = edit["graphs_vs_eager_pixels"]
+        lines.append(f"  graphs vs eager pixels: mean {p['mean_levels']:.3f} levels, max {p['max_levels']}")
+    live = sbs.get("live") or {}
+    if live:
+        lines.append(f"  live update (live preset, 1 candidate, graphs): {live['seconds']:.3f} s of model time")
+    if isinstance(ref, dict):
+        lines.append(f"  reference edit ({ref['edit']['steps']}, x{ref['edit']['candidates']}): {ref['edit']['seconds']:.3f} s")
+        ratios = sbs.get("ratios") or {}
+        lines.append("  ratios (project / reference): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in ratios.items() if isinstance(v, float)))
+        lines.append(f"  targets (H100) met: {ratios.get('targets_met')}")
+    elif ref:
+        lines.append(f"  reference: {ref}")
+    for row in (comp or {}).get("forward", []):
+        lines.append(
+            f"  compile {row['model']} x{row['rows']}: plain graph {ms(row.get('plain_graph_ms_same_check'))},"
+            f" compiled graph {ms(row.get('compiled_graph_ms'))}, kept {row.get('compiled_kept')},"
+            f" {row.get('compile_and_capture_s') or 0:.0f} s to compile {row.get('compile_failed') or ''}"
+        )
+    return lines
+
+
 steps = []
 for line in (work / "steps.tsv").read_text().splitlines():
     name, rc, seconds = line.split("\t")
@@ -91,7 +151,7 @@ for line in (work / "steps.tsv").read_text().splitlines():
         step["output_tail"] = tail(f"{name}.log")
     steps.append(step)
 summary = {"budget_s": int(budget), "steps": steps}
-for key in ("environment", "closeness", "forward", "edit", "edit_prepared"):
+for key in ("environment", "closeness", "forward", "edit", "edit_prepared", "side_by_side", "compile"):
     summary[key] = load(f"{key}.json")
 
 tests = None
@@ -157,6 +217,7 @@ for key in ("edit", "edit_prepared"):
             f"  {run['preset']}: {run['seconds']:.2f} s, first preview {run['first_preview_s']:.2f} s{prepared},"
             f" peak GPU {run.get('peak_cuda_mb', 0):.0f} MB"
         )
+text += side_by_side_lines(summary["side_by_side"], summary["compile"])
 for step in steps:
     if "output_tail" in step:
         text.append(f"--- {step['name']} ({step['rc']}), last lines:")
@@ -253,14 +314,31 @@ step reference_tests 150 env CI=1 GLIDE_TEST_DEVICE="$DEV" "$PY" -m pytest -q -r
 step_json closeness 120 "$PY" benchmarks/precision_closeness.py --device "$DEV" --dtype "$LOW" \
   --models demo,tiny "${CASES[@]}"
 
+REF_SRC=""
+for candidate in "${GLIDE_REFERENCE_SRC:-}" .gpu-ref/glide-text2im ../shared/glide-text2im; do
+  if [[ -n "$candidate" && -d "$candidate/glide_text2im" ]]; then REF_SRC=$candidate; break; fi
+done
+if [[ -z "$REF_SRC" && -z "$QUICK" ]] &&
+  timeout 60 git clone -q --depth 1 https://github.com/openai/glide-text2im "$WORK/glide-text2im" >>"$LOG" 2>&1; then
+  REF_SRC=$WORK/glide-text2im
+fi
+echo "reference code: ${REF_SRC:-none found}" | tee -a "$LOG"
+REF_ARGS=()
+[[ -n "$REF_SRC" ]] && REF_ARGS=(--reference-src "$REF_SRC")
+
 if [[ -z "$QUICK" ]]; then
   step write_random_weights 120 "$PY" benchmarks/edit_speed.py --write-weights-only --weights-dir "$WEIGHTS"
+  step_json side_by_side 150 "$PY" benchmarks/gpu_side_by_side.py --device "$DEV" --weights-dir "$WEIGHTS" \
+    --candidates 4 "${REF_ARGS[@]}"
   step_json forward 90 "$PY" benchmarks/forward_speed.py --device "$DEV" --repeat 10 --candidates 1,4
   step_json edit 150 "$PY" benchmarks/edit_speed.py --device "$DEV" --presets balanced,balanced,fast,release \
     --weights-dir "$WEIGHTS"
   # As the studio runs it: each run prepared while the user types (the first one pays no warm-up).
   step_json edit_prepared 90 "$PY" benchmarks/edit_speed.py --device "$DEV" --presets balanced,fast --prepare \
     --weights-dir "$WEIGHTS"
+  # Last: compiling the full UNet takes minutes the first time (then inductor's disk cache).
+  step_json compile 120 "$PY" benchmarks/gpu_side_by_side.py --device "$DEV" --weights-dir "$WEIGHTS" \
+    --candidates 4 --parts forward --compile
 fi
 
 summarize

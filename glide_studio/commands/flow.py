@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from glide_studio.core.generation.events import Finished, Started
     from glide_studio.core.generation.request import EditRequest
     from glide_studio.core.imaging.files import LoadedImage
+    from glide_studio.core.imaging.region import Region
 
 __all__ = [
     "OUTPUT_SUFFIXES",
@@ -83,12 +84,45 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates", type=int, default=1, help="how many results to make")
     parser.add_argument("--no-upsample", action="store_true", help="skip the upsampler (256 px; demo 128 px)")
     parser.add_argument(
+        "--keep-transparency",
+        action="store_true",
+        help="for cut-outs: keep the source's alpha where it generates (by default generated pixels "
+        "are opaque, so an edit over transparent pixels is visible)",
+    )
+    parser.add_argument(
         "--clip-guidance",
         type=float,
         default=0.0,
         help="noised-CLIP guidance scale instead of classifier-free guidance (needs the clip files; "
         "ancestral sampler, the default with it)",
     )
+    add_area_arguments(parser)
+
+
+def add_area_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the model sees, and the detail pass up to the photo's resolution."""
+    parser.add_argument(
+        "--context",
+        type=float,
+        default=1.0,
+        help="how much picture around the mask the model sees, times the mask's size (default 1: "
+        "the mask spans about half the square)",
+    )
+    parser.add_argument(
+        "--region",
+        default=None,
+        metavar="LEFT,TOP,SIZE",
+        help="the square the model sees, in pixels (grown to hold the mask when needed)",
+    )
+    parser.add_argument(
+        "--detail",
+        choices=("off", "auto", "on"),
+        default="auto",
+        help="after the last stage, the upsampler again over tiles up to the photo's own resolution, "
+        "so a large edit is as sharp as the photo (auto: when enlarged over 1.5x on a GPU or with the "
+        "demo models; default auto)",
+    )
+    parser.add_argument("--detail-steps", default="10", help="steps per detail tile (default 10)")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -192,6 +226,8 @@ def run_job(args: argparse.Namespace, make: JobMaker, *, inputs: Iterable[Path] 
         backend = _open(args)
         job = make(backend.info)
         request = build_request(args, backend.info, job)
+        for note in area_notes(request, backend.info):
+            print(f"note: {note}", file=sys.stderr)
         started, finished = stream_events(backend.run(request))
     except user_errors() as exc:
         return fail(str(exc))
@@ -243,7 +279,10 @@ def _open(args: argparse.Namespace) -> Backend:
             flags = ", ".join(given)
             raise BackendError(f"--server runs the server's models; {flags} cannot be used with it")
     backend = open_backend(
-        server=args.server or "", token=args.token or os.environ.get(TOKEN_ENV, ""), local=local
+        server=args.server or "",
+        token=args.token or os.environ.get(TOKEN_ENV, ""),
+        local=local,
+        on_wait=lambda text: print(text, file=sys.stderr, flush=True),
     )
     if backend.info.notice:
         print(backend.info.notice, file=sys.stderr)
@@ -281,7 +320,48 @@ def build_request(args: argparse.Namespace, info: BackendInfo, job: Job) -> Edit
         strength=job.strength,
         clip_guidance=clip_guidance,
         kind=job.kind,
+        region=_region(args, job),
+        context=args.context,
+        detail=args.detail,
+        detail_steps=args.detail_steps,
     )
+
+
+def _region(args: argparse.Namespace, job: Job) -> Region | None:
+    from glide_studio.core.generation.request import INPAINT, RequestError
+    from glide_studio.core.imaging.region import Region
+
+    if args.region is None:
+        return None
+    if job.kind != INPAINT:
+        raise RequestError("--region chooses the square of an edit; outpainting chooses its own squares")
+    try:
+        return Region.parse(args.region)
+    except ValueError as exc:
+        raise RequestError(f"--region: {exc}") from None
+
+
+def area_notes(request: EditRequest, info: BackendInfo) -> list[str]:
+    """What to tell the user about the square and the detail pass before the run."""
+    from glide_studio.core.generation.request import INPAINT
+    from glide_studio.core.imaging.tiles import detail_runs
+
+    if request.kind != INPAINT:
+        return []
+    area = request.area()
+    notes = list(area.notes)
+    output = info.output_resolution(use_upsampler=request.use_upsampler)
+    enlargement = area.enlargement(output)
+    side = area.box.width
+    runs = detail_runs(request.detail, enlargement, auto=info.auto_detail)
+    if request.detail == "on" and enlargement <= 1:
+        notes.append(f"no detail pass needed: the model already works at the photo's resolution ({side} px)")
+    elif enlargement > 2 and not runs:
+        notes.append(
+            f"the model sees {side}x{side} px and makes {output} px ({enlargement:.1f}x enlarged): "
+            "the edit will be softer than the photo; --detail on sharpens it"
+        )
+    return notes
 
 
 def stream_events(events: Iterable[Any]) -> tuple[Started | None, Finished | None]:
@@ -294,11 +374,13 @@ def stream_events(events: Iterable[Any]) -> tuple[Started | None, Finished | Non
     from tqdm import tqdm
 
     from glide_studio.core.generation.backend import BackendError
-    from glide_studio.core.generation.events import Cancelled, Failed, Finished, Preview, Started
+    from glide_studio.core.generation.events import Cancelled, Failed, Finished, Preview, Queued, Started
 
     bar, started, finished, count = None, None, None, 1
     for event in events:
-        if isinstance(event, Started):
+        if isinstance(event, Queued):  # a server's run waiting for a free model
+            print(f"waiting: place {event.position} in the server's queue", file=sys.stderr, flush=True)
+        elif isinstance(event, Started):
             started, count = event, len(event.seeds)
             if event.prompt_truncated:
                 print("warning: the prompt is too long; its end was ignored", file=sys.stderr)
@@ -356,17 +438,50 @@ def _save_all(
     failed = False
     paths = candidate_paths(args.output, request.candidates)
     for candidate, path in zip(finished.candidates, paths, strict=False):
-        image = candidate.image
+        image, alpha = _result_pixels(args, request, candidate, started, job.keep.alpha)
         parameters = {
-            **request.describe(upsampled=upsampled),
+            **request.describe(
+                upsampled=upsampled, detailed=started is not None and "detail" in started.stages
+            ),
             **job.info,
             "seed": str(candidate.seed),
             "candidates": "1",
             "model": info.description,
             "size": f"{image.shape[1]}x{image.shape[0]}",
         }
-        failed |= not _save_one(path, image, candidate.seed, job.keep, parameters)
+        keep = job.keep if alpha is None else replace(job.keep, alpha=alpha)
+        failed |= not _save_one(path, image, candidate.seed, keep, parameters)
     return 1 if failed else 0
+
+
+def _result_pixels(
+    args: argparse.Namespace,
+    request: EditRequest,
+    candidate: Any,
+    started: Started | None,
+    alpha: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The whole result and, for a source with transparency, its alpha: generated pixels are
+    opaque where they were pasted (the feathered mask), unless ``--keep-transparency``."""
+    import numpy as np
+
+    from glide_studio.core.generation.backend import UPSAMPLE
+    from glide_studio.core.imaging.transparency import coverage, feather_radius, paste_over
+
+    image = candidate.image
+    if alpha is None or getattr(args, "keep_transparency", False) or alpha.shape != image.shape[:2]:
+        return image, None
+    box = candidate.box
+    upsampled = started is not None and UPSAMPLE in started.stages
+    region = started.box if started is not None and started.box is not None else box
+    weight = coverage(np.asarray(request.mask), box, feather_radius(region, 256 if upsampled else 64))
+    original = np.asarray(request.image)[box.slices]
+    rgb, patch_alpha = paste_over(original, alpha[box.slices], image[box.slices], weight)
+    image = np.array(image, copy=True)
+    image[box.slices] = rgb
+    out = np.array(alpha, copy=True)
+    out[box.slices] = patch_alpha
+    return image, out
 
 
 def _save_one(path: Path, image: np.ndarray, seed: int, keep: Keep, parameters: dict[str, str]) -> bool:

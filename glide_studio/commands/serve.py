@@ -35,15 +35,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--demo", action="store_true", help="serve the built-in demo model")
     parser.add_argument(
-        "--token", default=None, help=f"bearer token clients must send (default: ${TOKEN_ENV})"
+        "--token-file",
+        type=Path,
+        default=None,
+        help=f"file holding the bearer token clients must send (default: ${TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--token", default=None, help="the token itself (visible to other users in `ps`: prefer the file)"
     )
     parser.add_argument("--max-pixels", type=int, default=None, help="largest picture accepted, in pixels")
     parser.add_argument("--max-request-mb", type=float, default=None, help="largest request body, in MB")
+    parser.add_argument("--max-steps", type=int, default=1000, help="most steps per stage of an edit (1000)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=0, help="longest an edit may run, in seconds (0: no limit)"
+    )
+    parser.add_argument("--max-queue", type=int, default=64, help="edits that may wait; more get 429 (64)")
+    parser.add_argument(
+        "--keep-results", type=float, default=10, help="minutes a finished job stays fetchable (10)"
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, default=None, help="Ray's HTTP request timeout in seconds (none)"
+    )
+    parser.add_argument(
+        "--target-ongoing", type=float, default=1.0, help="autoscaling: edits per replica it aims at (1)"
+    )
 
 
 def _fail(message: str, status: int = 2) -> int:
     print(f"glide-studio serve: error: {message}", file=sys.stderr)
     return status
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """The token from ``--token-file``, ``$GLIDE_STUDIO_TOKEN`` or (warned against) ``--token``."""
+    if args.token_file is not None:
+        try:
+            text = args.token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not text"
+            raise ValueError(f"--token-file {args.token_file}: cannot be read ({reason})") from None
+        if not text or "\n" in text:
+            raise ValueError(f"--token-file {args.token_file}: must hold the token alone on one line")
+        return text
+    if args.token:
+        print(
+            "glide-studio serve: warning: a token given with --token shows in the process list; "
+            f"use ${TOKEN_ENV} or --token-file",
+            file=sys.stderr,
+        )
+        return args.token
+    return os.environ.get(TOKEN_ENV) or None
 
 
 def _check(args: argparse.Namespace, token: str | None) -> str | None:
@@ -68,20 +112,31 @@ def _check(args: argparse.Namespace, token: str | None) -> str | None:
             f"serving on {where} needs a bearer token: set ${TOKEN_ENV} (or --token), e.g. "
             'to the output of `python -c "import secrets; print(secrets.token_urlsafe(32))"`'
         )
+    shared = args.address is not None or not is_loopback(args.host)
+    if token is not None and len(token) < MIN_TOKEN_CHARS and shared:
+        return f"the token has {len(token)} characters; a shared server needs {MIN_TOKEN_CHARS} or more"
+    if args.max_steps < 1 or args.max_seconds < 0 or args.max_queue < 0 or args.keep_results < 0:
+        return "--max-steps must be at least 1; --max-seconds, --max-queue and --keep-results 0 or more"
+    if args.target_ongoing <= 0 or (args.request_timeout is not None and args.request_timeout <= 0):
+        return "--target-ongoing and --request-timeout must be above 0"
     return None
 
 
 def _options(args: argparse.Namespace, token: str | None, gpus: float):
     from glide_studio.core.remote.wire import Limits
     from glide_studio.serve.deployment import DeployOptions
+    from glide_studio.serve.jobs import JobSettings
     from glide_studio.serve.service import ServiceConfig
 
     limits = Limits()
-    if args.max_pixels is not None or args.max_request_mb is not None:
-        limits = Limits(
-            max_pixels=args.max_pixels or limits.max_pixels,
-            max_body_bytes=int(args.max_request_mb * 2**20) if args.max_request_mb else limits.max_body_bytes,
-        )
+    limits = Limits(
+        max_pixels=args.max_pixels or limits.max_pixels,
+        max_body_bytes=int(args.max_request_mb * 2**20) if args.max_request_mb else limits.max_body_bytes,
+        max_steps=args.max_steps,
+    )
+    jobs = JobSettings(
+        max_queue=args.max_queue, max_seconds=args.max_seconds, keep_results_s=args.keep_results * 60
+    )
     service = ServiceConfig(
         weights_dir=args.weights_dir.resolve() if args.weights_dir is not None else None,
         device=args.device,
@@ -89,6 +144,7 @@ def _options(args: argparse.Namespace, token: str | None, gpus: float):
         token=token,
         limits=limits,
         threads=max(1, int(args.cpus_per_replica)) if gpus == 0 else None,
+        jobs=jobs,
     )
     return DeployOptions(
         service=service,
@@ -97,6 +153,8 @@ def _options(args: argparse.Namespace, token: str | None, gpus: float):
         max_replicas=args.max_replicas,
         gpus_per_replica=gpus,
         cpus_per_replica=args.cpus_per_replica,
+        target_ongoing_requests=args.target_ongoing,
+        request_timeout_s=args.request_timeout,
     )
 
 
@@ -105,43 +163,60 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    token = args.token or os.environ.get(TOKEN_ENV) or None
+    try:
+        token = _token(args)
+    except ValueError as exc:
+        return _fail(str(exc))
     problem = _check(args, token)
     if problem:
         return _fail(problem)
+    from glide_studio.serve.ray_setup import local_ray_options
+
+    init_options = local_ray_options(host=args.host, address=args.address)  # before Ray reads its environment
     try:
         import ray
-        from ray import serve
 
         from glide_studio.serve.deployment import deploy
     except ImportError as exc:
         return _fail(f'Ray Serve is not installed ({exc}); run: pip install "glide-studio[serve]"', 1)
     try:
         if not ray.is_initialized():
-            ray.init(address=args.address, include_dashboard=False)
+            ray.init(address=args.address, **init_options)
+        if args.address is None:  # after ray.init, whose own handler would end the process at once
+            signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop shuts Ray down cleanly
         gpus = args.gpus_per_replica
         if gpus is None:
             gpus = 1.0 if not args.demo and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         deploy(_options(args, token, gpus), host=args.host, port=args.port)
+        if args.address is None:
+            url = f"http://{args.host}:{args.port}"
+            each = f"{args.replicas} replica(s), {gpus:g} GPU each"
+            print(f"Serving at {url} ({each}). Ctrl+C stops.", flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("Stopping: running edits are cancelled.", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop(ray)
+        return 0
     except Exception as exc:  # Ray reports failed replicas and unreachable clusters in many types
         if args.address is None and ray.is_initialized():
             ray.shutdown()  # the local instance this command started
         return _fail(f"could not start the server: {exc}", 1)
-    url = f"http://{args.host}:{args.port}"
-    if args.address is not None:
-        print(
-            f"Deployed onto the Ray cluster at {args.address}; Serve listens on port {args.port} "
-            "of its nodes. It keeps running; stop it with `serve shutdown`."
-        )
-        return 0
-    print(f"Serving at {url} ({args.replicas} replica(s), {gpus:g} GPU each). Ctrl+C stops.", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop also shuts Ray down cleanly
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("Stopping.", file=sys.stderr)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
+    print(
+        f"Deployed onto the Ray cluster at {args.address}; Serve listens on port {args.port} "
+        "of its nodes. It keeps running; stop it with `serve shutdown`."
+    )
     return 0
+
+
+def _stop(ray) -> None:
+    """Stop the local instance this command started: its replicas end with it, a run under way
+    is cancelled (clients get a lost connection, then no job), and Ray's processes exit."""
+    import logging
+
+    start = time.perf_counter()
+    logging.getLogger("ray").setLevel(logging.ERROR)  # no warnings about the actors going away
+    ray.shutdown()
+    print(f"Stopped in {time.perf_counter() - start:.1f} s.", file=sys.stderr, flush=True)

@@ -7,6 +7,7 @@ handed one) and use nothing else of it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +29,20 @@ class LocalOptions:
     """True: the built-in demo models; False: the released ones or an error; None: either."""
 
 
-def open_backend(*, server: str = "", token: str = "", local: LocalOptions | None = None) -> Backend:
-    """A server's models when ``server`` is given (asked what they are now), else this computer's
-    (loaded now). Raises a ``BackendError`` with a message for the user."""
+def open_backend(
+    *,
+    server: str = "",
+    token: str = "",
+    local: LocalOptions | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Backend:
+    """A server's models when ``server`` is given (asked what they are now; ``on_wait`` hears
+    "waiting for the server…" when it is slow to answer), else this computer's (loaded now).
+    Raises a ``BackendError`` with a message for the user."""
     if server:
         from .remote.client import RemoteBackend
 
-        return RemoteBackend.connect(server, token=token or None)
+        return RemoteBackend.connect(server, token=token or None, on_wait=on_wait)
     from .runtime.devices import DeviceError
     from .runtime.engine import EngineError, load_local_backend
     from .text.tokenizer import TokenizerError

@@ -194,6 +194,7 @@ TOOL_TIPS = {
     Tool.RECTANGLE: ("R", "Rectangle: drag to mask a box (right button subtracts)"),
     Tool.LASSO: ("L", "Lasso: draw around an area to mask it (right button subtracts)"),
     Tool.COLOUR: ("P", "Colour brush: paint colours for a sketch-guided edit (Alt+click picks a colour)"),
+    Tool.WAND: ("W", "Magic wand: mask by colour (Shift adds, Alt subtracts; tolerance in the Mask panel)"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from ..core.generation.backend import Backend, BackendInfo
@@ -27,6 +27,9 @@ __all__ = ["BackendController"]
 
 
 class BackendController(QObject):
+    waiting = Signal(str)
+    """A slow server: "waiting for the server…" (emitted on the model thread, shown on the GUI's)."""
+
     def __init__(
         self,
         *,
@@ -47,12 +50,16 @@ class BackendController(QObject):
         self._running = running
         self.choice = settings.backend()
         self.service: BackendService | None = None
+        self.unreachable = False
+        """The chosen server did not answer (Generate waits for Reconnect)."""
+        self.waiting.connect(self._show_waiting)  # a method of this GUI-thread object: queued
 
     def attach(self, service: BackendService) -> None:
         """Listen to the service that runs ``open_backend`` on its thread."""
         self.service = service
         service.backendReady.connect(self.on_backend_ready)
         service.backendFailed.connect(self.on_backend_failed)
+        self._status.reconnectRequested.connect(self.reload_models)
         self._panel.upsample.toggled.connect(lambda _on: self.update_model_side())
         self.update_model_side()
 
@@ -62,7 +69,7 @@ class BackendController(QObject):
         if choice.remote:
             from ..core.backends import open_backend
 
-            return open_backend(server=choice.url, token=choice.token)
+            return open_backend(server=choice.url, token=choice.token, on_wait=self.waiting.emit)
         return self._local_factory()
 
     # -- backend state ---------------------------------------------------------------------------
@@ -75,7 +82,12 @@ class BackendController(QObject):
         side = info.output_resolution(use_upsampler=wanted) if info is not None else (256 if wanted else 64)
         self._canvas.set_model_side(side)
 
+    @Slot(str)
+    def _show_waiting(self, text: str) -> None:
+        self._status.showMessage(text[:1].upper() + text[1:], 15000)
+
     def on_backend_ready(self, info: BackendInfo) -> None:
+        self.unreachable = False
         self._status.set_backend(info)
         panel = self._panel
         panel.set_upsampler_available(info.upsample_resolution)
@@ -94,7 +106,14 @@ class BackendController(QObject):
             )
 
     def on_backend_failed(self, message: str) -> None:
-        """Say why, and offer the download (the usual cure: missing or damaged weights)."""
+        """Say why, and offer the download (the usual cure: missing or damaged weights); for a
+        server, weights here would not help: say it cannot be reached and offer Reconnect."""
+        if self.choice.remote:
+            self.unreachable = True
+            self._status.set_server_unreachable(message)
+            text = f"{message[:1].upper()}{message[1:]} — Generate is off until Reconnect reaches it."
+            self._status.showMessage(text, 20000)
+            return
         self._status.set_backend_failed(message)
         text = f"{message}\n\nDownload the GLIDE weights now? (Models → Download GLIDE Weights… later)"
         if ask_yes_no(self._parent, "The model could not be loaded", text):

@@ -12,6 +12,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
+    QInputDevice,
     QKeyEvent,
     QMouseEvent,
     QNativeGestureEvent,
@@ -20,9 +21,10 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QLabel, QWidget
 
-from ..core.imaging.region import Box
+from ..core.imaging.region import Box, region_of_interest
+from ..core.imaging.tiles import AUTO_ENLARGEMENT, detail_runs
 from .edge_drag import EdgeDrag
 from .mask_tools import Tool, ToolSession
 from .overlays import (
@@ -34,6 +36,7 @@ from .overlays import (
     RegionItem,
     SketchOverlay,
 )
+from .region_drag import AreaOptions, RegionEditor
 from .session_model import SessionModel
 
 __all__ = ["MAX_BRUSH", "CanvasView"]
@@ -57,8 +60,13 @@ class CanvasView(QGraphicsView):
     """A finished colour stroke: (SketchPatch, MaskPatch or None, undo text). Already applied."""
     colourChanged = Signal(object)
     extendRequested = Signal(object)
+    wandClicked = Signal(int, int, str)
+    """The magic wand at image pixel (x, y): "replace", "add" (Shift) or "subtract" (Alt)."""
     """Ctrl+drag beyond an edge: {"left": px, "top": px, "right": px, "bottom": px}."""
     """The colour brush's colour, (r, g, b)."""
+
+    regionMessage = Signal(str)
+    """A sentence about the generation area (grown, moved, back to automatic) for the status bar."""
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,11 +91,29 @@ class CanvasView(QGraphicsView):
         self._outline = OutlineItem()
         self._tools = ToolSession(model, self._outline.set_path)
         self._model_side = 256
+        self._area_options = AreaOptions()
+        self._area_box: Box | None = None
+        self._area_notes: tuple[str, ...] = ()
+        self._hover_shape: Qt.CursorShape | None = None
+        self._square = RegionEditor(
+            model,
+            shown=lambda: self._area_box,
+            min_side=lambda: self._area_options.min_side,
+            on_select=self._region.set_selected_square,
+            tell=self.regionMessage.emit,
+        )
         self._fit_mode = True
         self._comparing = False
         self._edge_drag: EdgeDrag | None = None
         self._space = False
         self._pan_from: QPointF | None = None
+        self.before_badge = QLabel("Before", self.viewport())
+        self.before_badge.setStyleSheet(
+            "background: rgba(122, 162, 255, 230); color: #101216; font-weight: bold;"
+            "padding: 4px 12px; border-radius: 4px;"
+        )
+        self.before_badge.move(12, 12)
+        self.before_badge.hide()
         self._region_timer = QTimer(self, singleShot=True, interval=0)
         self._region_timer.timeout.connect(self.refresh_region)
         model.sessionReplaced.connect(self._rebuild)
@@ -95,6 +121,7 @@ class CanvasView(QGraphicsView):
         model.imageChanged.connect(self._on_image_changed)
         model.maskChanged.connect(self._on_mask_changed)
         model.sketchChanged.connect(self._on_sketch_changed)
+        model.regionChanged.connect(self.refresh_region)  # at once: the next nudge starts from it
         self._rebuild()
 
     # -- document -------------------------------------------------------------------------
@@ -102,6 +129,7 @@ class CanvasView(QGraphicsView):
     def _rebuild(self) -> None:
         """A new document: new layers, fitted to the window."""
         self._finish_stroke()
+        self._square.select(False)
         scene = self.scene()
         for item in (self._region, self._cursor, self._outline):
             if item.scene() is scene:
@@ -148,7 +176,8 @@ class CanvasView(QGraphicsView):
         if self._mask is None or doc is None:
             return
         self._mask.write(box, doc.mask)
-        if self._tools.adding:
+        session = self._model.session
+        if self._tools.adding and session is not None and session.region is None:
             # Painting only grows the mask: extend the square without rescanning the mask.
             self._show_region(self._tools.grown)
         elif not self._tools.active:
@@ -164,18 +193,54 @@ class CanvasView(QGraphicsView):
         self._show_region(doc.mask_box() if doc is not None else None)
 
     def _show_region(self, mask_box: Box | None) -> None:
-        from ..core.imaging.region import region_of_interest
-
-        doc = self._model.document
-        if doc is None or mask_box is None:
+        """The square the next run would use (``session.area``), or while painting with the
+        automatic square, the one around the mask's growing bounds (no rescan per dab)."""
+        doc, session, options = self._model.document, self._model.session, self._area_options
+        box, notes = None, ()
+        if doc is not None and session is not None and mask_box is not None:
+            if session.region is None and self._tools.adding:
+                box = region_of_interest(
+                    mask_box, doc.width, doc.height, context=options.context, min_side=options.min_side
+                )
+            elif (area := session.area(context=options.context, min_side=options.min_side)) is not None:
+                box, notes = area.box, area.notes
+        self._area_box = box
+        if box is None:
+            self._square.select(False)
             self._region.set_box(None)
             return
-        self._region.set_box(region_of_interest(mask_box, doc.width, doc.height), self._model_side)
+        factor = box.width / max(self._model_side, 1)
+        runs = detail_runs(options.detail, factor, auto=options.auto_detail)
+        detail = "on" if runs else "offer" if factor > AUTO_ENLARGEMENT else ""
+        self._region.set_box(box, self._model_side, detail=detail)
+        if notes and notes != self._area_notes:
+            self.regionMessage.emit(" ".join(f"{n[0].upper()}{n[1:]}." for n in notes))
+        self._area_notes = notes
 
     def set_model_side(self, side: int) -> None:
         """The last stage's resolution, shown in the region square's label."""
         self._model_side = side
         self.refresh_region()
+
+    def set_area_options(self, options: AreaOptions) -> None:
+        """The panel's Context and Detail and the backend's model sizes, for the square."""
+        if options != self._area_options:
+            self._area_options = options
+            self.refresh_region()
+
+    @property
+    def area_box(self) -> Box | None:
+        """The generation area as shown (None while the mask is empty)."""
+        return self._area_box
+
+    @property
+    def region_label(self) -> tuple[str, bool]:
+        """The square's tag and whether it is in the warning colour (tests, diagnostics)."""
+        return self._region.label_text, self._region.label_warning
+
+    @property
+    def region_selected(self) -> bool:
+        return self._square.selected
 
     @property
     def region_rect(self) -> QRectF | None:
@@ -202,6 +267,8 @@ class CanvasView(QGraphicsView):
         for item in (self._preview, self._mask, self._sketch):
             if item is not None:
                 item.setOpacity(0.0 if comparing else 1.0)
+        self.before_badge.setVisible(comparing)  # the original is shown: say so
+        self.before_badge.adjustSize()
         self.comparingChanged.emit(comparing)
 
     @property
@@ -229,6 +296,10 @@ class CanvasView(QGraphicsView):
             self._tools.brush_size = size
             self._cursor.set_radius(size / 2, self.zoom)
             self.brushSizeChanged.emit(size)
+
+    def set_brush_hardness(self, hardness: float) -> None:
+        """The colour brush's hardness, 0 (soft edge) to 1 (hard edge)."""
+        self._tools.hardness = min(max(hardness, 0.0), 1.0)
 
     def grow_brush(self, steps: int) -> None:
         """``]`` / ``[``: about 15 % per step, at least one pixel."""
@@ -300,6 +371,14 @@ class CanvasView(QGraphicsView):
                 self.viewport().mapFromGlobal(event.globalPosition().toPoint()).toPointF(),
             )
             return True
+        if event.type() in (QEvent.Type.TabletPress, QEvent.Type.TabletMove, QEvent.Type.TabletRelease):
+            # The pen's pressure scales the brush; Qt then sends the same input as mouse events.
+            if event.type() != QEvent.Type.TabletRelease:
+                self._tools.pressure = float(event.pressure())  # type: ignore[attr-defined]
+            event.ignore()
+            return False
+        if event.type() == QEvent.Type.MouseButtonPress and not _from_pen(event):
+            self._tools.pressure = 1.0  # a mouse after a pen: full size again
         return super().viewportEvent(event)
 
     # -- input ------------------------------------------------------------------------------------
@@ -310,6 +389,8 @@ class CanvasView(QGraphicsView):
             self._update_cursor()
         elif event.key() == Qt.Key.Key_Backslash and not event.isAutoRepeat():
             self.set_comparing(True)
+        elif self._square.key(event.key(), event.modifiers()):
+            event.accept()  # the selected square was nudged
         else:
             super().keyPressEvent(event)
 
@@ -331,7 +412,7 @@ class CanvasView(QGraphicsView):
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if self._model.document is None:
             self.openRequested.emit()
-        else:
+        elif not self._square.double_click(self._to_scene(event.position()), self.zoom):
             self.mousePressEvent(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -343,6 +424,14 @@ class CanvasView(QGraphicsView):
             self._pick_colour(self._to_scene(event.position()))
         elif self._start_extend(event):
             pass
+        elif self._square.press(self._to_scene(event.position()), self.zoom, button):
+            self._cursor.setVisible(False)
+        elif self.tool is Tool.WAND and button == Qt.MouseButton.LeftButton:
+            pos = self._to_scene(event.position())
+            mods = event.modifiers()
+            alt = mods & Qt.KeyboardModifier.AltModifier
+            mode = "subtract" if alt else "add" if mods & Qt.KeyboardModifier.ShiftModifier else "replace"
+            self.wandClicked.emit(int(pos.x()), int(pos.y()), mode)
         elif button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
             primary = button == Qt.MouseButton.LeftButton
@@ -358,11 +447,28 @@ class CanvasView(QGraphicsView):
             self._pan_from = event.position()
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+        elif self._square.dragging:
+            self._cursor.setVisible(False)
+            self._square.move(pos)
         elif self._edge_drag is not None:
             self._outline.set_path(self._edge_drag.outline(pos))
         elif self._tools.active:
             self._tools.move(pos, self.zoom)
+        else:
+            self._hover_square(pos)
         event.accept()
+
+    def _hover_square(self, pos: QPointF) -> None:
+        """Over the square's edge or corners the pointer says it can be moved or resized."""
+        shape = None if self._space else self._square.hover(pos, self.zoom)
+        if shape is not None:
+            self._cursor.setVisible(False)
+        if shape != self._hover_shape:
+            self._hover_shape = shape
+            if shape is None:
+                self._update_cursor()
+            else:
+                self.viewport().setCursor(shape)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._pan_from is not None and event.button() in (
@@ -371,6 +477,8 @@ class CanvasView(QGraphicsView):
         ):
             self._pan_from = None
             self._update_cursor()
+        elif self._square.dragging:
+            self._square.release(self._to_scene(event.position()))
         elif self._edge_drag is not None:
             sides = self._edge_drag.sides(self._to_scene(event.position()))
             self._edge_drag = None
@@ -465,3 +573,12 @@ class CanvasView(QGraphicsView):
         hint = "Ctrl+O to browse · drop a file here · Ctrl+V to paste · double-click to open"
         painter.drawText(area.adjusted(0, 30, 0, 0), Qt.AlignmentFlag.AlignCenter, hint)
         painter.restore()
+
+
+def _from_pen(event: QEvent) -> bool:
+    """A mouse event that a tablet pen's input was turned into."""
+    device = getattr(event, "pointingDevice", lambda: None)()
+    return device is not None and device.type() in (
+        QInputDevice.DeviceType.Stylus,
+        QInputDevice.DeviceType.Airbrush,
+    )

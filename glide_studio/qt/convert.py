@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 from PySide6.QtCore import QRect
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPixmap
 
 from ..core.imaging.region import Box
 
@@ -94,7 +94,27 @@ def rgba_to_qimage(rgba: np.ndarray) -> QImage:
 
 
 def to_pixmap(rgb: np.ndarray) -> QPixmap:
+    """RGB as is; RGBA (a thumbnail of a transparent picture) over a checkerboard."""
+    if rgb.ndim == 3 and rgb.shape[2] == 4:
+        image = rgba_to_qimage(rgb)
+        pixmap = QPixmap(image.size())
+        painter = QPainter(pixmap)
+        painter.fillRect(pixmap.rect(), QBrush(checkerboard(4)))
+        painter.drawImage(0, 0, image)
+        painter.end()
+        return pixmap
     return QPixmap.fromImage(rgb_to_qimage(rgb))
+
+
+def checkerboard(square: int = 8) -> QPixmap:
+    """The tile that shows transparency (light and mid grey squares)."""
+    pixmap = QPixmap(2 * square, 2 * square)
+    pixmap.fill(QColor(204, 204, 204))
+    painter = QPainter(pixmap)
+    for x, y in ((0, 0), (square, square)):
+        painter.fillRect(x, y, square, square, QColor(153, 153, 153))
+    painter.end()
+    return pixmap
 
 
 def qimage_to_arrays(image: QImage) -> tuple[np.ndarray, np.ndarray | None]:

@@ -172,6 +172,8 @@ class FileActions(QObject):
         doc = self._model.document
         if doc is None:
             return False
+        if doc.project_path is not None:
+            return self.save_project()  # the project is the document: Ctrl+S keeps it up to date
         if doc.path is None or not doc.owns_file or doc.path.suffix.lower() != ".png":
             return self.save_as()
         return self._write(doc, doc.path, remember=True)
@@ -230,12 +232,18 @@ class FileActions(QObject):
         return Path(path) if path else None
 
     def _suggest(self, doc: Document, suffix: str) -> str:
-        source = doc.project_path if suffix == PROJECT_SUFFIX and doc.project_path else doc.path
+        """A name from the project when there is one, else from the picture; never ``-edited-edited``."""
+        source = doc.project_path or doc.path
         folder = source.parent if source is not None else Path(self._settings.last_folder)
         stem = source.stem if source is not None else "untitled"
-        if source is not None and not doc.owns_file and suffix != PROJECT_SUFFIX:
+        from_picture = source is not None and source == doc.path and not doc.owns_file
+        if from_picture and suffix != PROJECT_SUFFIX and not stem.endswith("-edited"):
             stem += "-edited"
-        return str(folder / f"{stem}{suffix}")
+        ours = {p for p in (doc.project_path, doc.path if doc.owns_file else None) if p is not None}
+        target, n = folder / f"{stem}{suffix}", 2
+        while target not in ours and target.exists() and n < 1000:  # never suggest someone's file
+            target, n = folder / f"{stem}-{n}{suffix}", n + 1
+        return str(target)
 
     def _write(self, doc: Document, path: Path, *, remember: bool) -> bool:
         try:

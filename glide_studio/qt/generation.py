@@ -15,18 +15,19 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QObject, QRectF, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+import numpy as np
+from PySide6.QtCore import QObject, QRectF, QSize, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from ..core.editing.run import Run
 from ..core.editing.session import SessionError
-from ..core.generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
+from ..core.generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Queued, Started
 from ..core.generation.progress import ProgressClock
-from ..core.generation.request import RequestError
+from ..core.generation.request import OUTPAINT, EditRequest, RequestError
 from ..core.imaging.region import Box
 from .canvas import CanvasView
-from .convert import rgb_to_qimage, rgba_to_qimage
+from .convert import checkerboard, rgb_to_qimage, rgba_to_qimage
 from .dialogs import ask_yes_no, show_error, show_info
 from .panels.candidates import THUMB, CandidatesStrip
 from .panels.prompt_panel import PromptPanel
@@ -66,8 +67,17 @@ class GenerationController(QObject):
         self._shown: Preview | None = None
         self._last_frame = 0.0
         self._context: QImage | None = None
+        self._squares: QImage | None = None
+        """Outpainting: the last frames of the finished squares, over the whole canvas."""
+        self._square: tuple[QImage, Box] | None = None
+        """Outpainting: the square in progress and its latest frame."""
         """The original pixels of the run's region box (clipped to the image), for thumbnails."""
         self._clock = ProgressClock()
+        self.live_run: Run | None = None
+        """The current run when it is a live update (live mode; ``start_request``)."""
+        self.before_apply: Callable[[Run], bool] | None = None
+        """Live mode may take over Apply of a live result (True: it did; ``qt.live``)."""
+        self._generate_when_idle = False
         self._frame_timer = QTimer(self, singleShot=True)
         self._frame_timer.timeout.connect(self._draw_pending)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -77,6 +87,7 @@ class GenerationController(QObject):
             Finished: self._on_finished,
             Cancelled: self._on_cancelled,
             Failed: self._on_failed,
+            Queued: self._on_queued,
         }
         service.event.connect(self._on_event)
         service.busyChanged.connect(self._on_busy)
@@ -120,6 +131,11 @@ class GenerationController(QObject):
         except RequestError as exc:
             show_error(self._parent, "Cannot generate", str(exc))
             return False
+        live = self.live_run is not None and self.live_run is session.run
+        if live and self._service.busy:  # Generate outranks a live update: stop it, then run
+            self._generate_when_idle = True
+            self._service.cancel()
+            return True
         check = session.check_run(settings, info, busy=self._service.busy)
         if check.refusal:
             self.message.emit(check.refusal)
@@ -127,16 +143,21 @@ class GenerationController(QObject):
         if check.files_group:
             self.needFiles.emit(check.files_group, check.files_why)
             return False
-        if check.question and not ask_yes_no(
-            self._parent, "Generate again", check.question, default_yes=False
+        if (
+            check.question
+            and not live
+            and not ask_yes_no(self._parent, "Generate again", check.question, default_yes=False)
         ):
             return False
+        shown_seed = self._panel.seed.value()
         try:
             request = session.request_for(replace(settings, seed=self._panel.next_seed()))
             session.start_run(request, model=info.description if info is not None else "")
         except (RequestError, SessionError) as exc:
+            self._panel.seed.setValue(shown_seed)  # a run that never started uses up no seed
             show_error(self._parent, "Cannot generate", str(exc))
             return False
+        self.live_run = None
         session.set_prompt(settings.prompt)
         for warning in session.run_warnings(request, info):
             self.message.emit(warning)
@@ -148,6 +169,28 @@ class GenerationController(QObject):
             session.fail("The model thread is not running.")
             return False
         self._canvas.setFocus()
+        return True
+
+    def start_request(self, request: EditRequest, *, live: bool) -> bool:
+        """Start a run for a request made elsewhere (live mode) without questions or dialogs;
+        False when it cannot start now. A live update keeps the picture shown until its own
+        previews arrive (no flash back to the original between updates)."""
+        session = self._model.session
+        info = self._service.info
+        if session is None or self._service.busy:
+            return False
+        try:
+            run = session.start_run(request, model=info.description if info is not None else "")
+        except SessionError:
+            return False
+        self.live_run = run if live else None
+        self._pending = self._shown = None
+        if not live:
+            self._canvas.clear_preview()
+        self._clock.begin()
+        if not self._service.generate(request):
+            session.fail("The model thread is not running.")
+            return False
         return True
 
     def cancel(self) -> None:
@@ -163,7 +206,7 @@ class GenerationController(QObject):
         session.select(index)
         cand = session.run.candidate(index)
         if cand is not None:
-            self._canvas.show_preview(rgb_to_qimage(cand.patch), cand.box)
+            self._canvas.show_preview(self._candidate_image(cand), cand.box)
         elif self._service.busy and self._pending is None and self._shown is not None:
             self._pending = self._shown  # redraw the latest frame with the new selection
             self._frame_timer.start(0)
@@ -174,6 +217,8 @@ class GenerationController(QObject):
         run = self.run
         if session is None or run is None or not run.applicable:
             return False
+        if self.before_apply is not None and self.before_apply(run):
+            return True
         try:
             edit = session.apply(index)
         except SessionError as exc:
@@ -208,7 +253,9 @@ class GenerationController(QObject):
     def _on_run_changed(self) -> None:
         session = self._model.session
         run = self.run
-        self._strip.show_run(run, stale=bool(session and session.stale))
+        if run is not None and session is not None and session.stale and not run.running:
+            run = None  # a later run's candidates are hidden while an earlier picture is shown
+        self._strip.show_run(run, stale=False)
         if run is None:
             self._pending = self._shown = None
             self._frame_timer.stop()
@@ -218,13 +265,12 @@ class GenerationController(QObject):
             return
         cand = run.selected_candidate
         if cand is not None and not run.running:
-            self._canvas.show_preview(rgb_to_qimage(cand.patch), cand.box)
+            self._canvas.show_preview(self._candidate_image(cand), cand.box)
         if run.box is not None and self._context is None:
-            inner = run.box.clipped(run.request.image.shape[1], run.request.image.shape[0])
-            self._context = rgb_to_qimage(run.request.image[inner.slices])
+            self._context = self._region_image(run)
         if not run.running:
             for c in run.candidates:
-                self._strip.set_thumbnail(c.index, self._thumbnail(run, rgb_to_qimage(c.patch), c.box))
+                self._strip.set_thumbnail(c.index, self._thumbnail(run, self._candidate_image(c), c.box))
 
     def _on_session_replaced(self) -> None:
         if self._service.busy:
@@ -247,6 +293,7 @@ class GenerationController(QObject):
 
     def _on_started(self, event: Started) -> None:
         self._context = None
+        self._squares = self._square = None
         self._clock.stages(event.stages, event.steps)
         self._feed(event)
         if event.prompt_truncated:
@@ -279,7 +326,8 @@ class GenerationController(QObject):
         # Candidates made in turn each send their own previews (``first`` says whose).
         images = {event.first + i: rgba_to_qimage(image) for i, image in enumerate(event.images)}
         if run.selected in images and run.candidate(run.selected) is None:
-            self._canvas.show_preview(images[run.selected], event.box)
+            image, box = self._outpainted_so_far(run, images[run.selected], event.box)
+            self._canvas.show_preview(image, box)
         for k, image in images.items():
             if run.candidate(k) is None:
                 self._strip.set_thumbnail(k, self._thumbnail(run, image))
@@ -289,7 +337,7 @@ class GenerationController(QObject):
         self._feed(cand)
         run = self.run
         if run is not None:
-            picture = rgb_to_qimage(cand.patch)
+            picture = self._candidate_image(cand)
             self._strip.set_thumbnail(cand.index, self._thumbnail(run, picture, cand.box))
             if cand.index == run.selected:  # done before the others (candidates made in turn)
                 self._canvas.show_preview(picture, cand.box)
@@ -301,7 +349,14 @@ class GenerationController(QObject):
         self._panel.show_progress(
             1.0, f"Done in {event.seconds:.1f} s · {len(event.candidates)} candidate(s)"
         )
-        self.message.emit("Pick a candidate and Apply it, or Discard them all.")
+        if self.live_run is not None and self.live_run is self.run:
+            self.message.emit("Live result shown: Apply keeps it; keep painting to change it.")
+        else:
+            self.message.emit("Pick a candidate and Apply it, or Discard them all.")
+
+    def _on_queued(self, event: Queued) -> None:
+        """A server's run waits for a free model: say where it stands."""
+        self._panel.show_progress(0.0, f"{ordinal(event.position)} in the server's queue…")
 
     def _on_failed(self, event: Failed) -> None:
         self._end_frames()
@@ -327,8 +382,46 @@ class GenerationController(QObject):
     def _on_busy(self, busy: bool) -> None:
         self._panel.set_running(busy)
         self.runningChanged.emit(busy)
+        if not busy and self._generate_when_idle:  # after the cancelled live update's last event
+            self._generate_when_idle = False
+            QTimer.singleShot(0, self.generate)
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _outpainted_so_far(self, run: Run, frame: QImage, box: Box) -> tuple[QImage, Box]:
+        """Outpainting fills square after square: the squares already finished stay shown under
+        the one in progress (one picture over the whole canvas), never the placeholder again."""
+        if run.request.kind != OUTPAINT:
+            return frame, box
+        height, width = run.request.image.shape[:2]
+        if self._squares is None or self._squares.size() != QSize(width, height):
+            self._squares = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
+            self._squares.fill(QColor(0, 0, 0, 0))
+            self._square = None
+        if self._square is not None and self._square[1] != box:  # the last square is done: keep it
+            _draw_over(self._squares, *self._square)
+        self._square = (frame, box)
+        shown = self._squares.copy()
+        _draw_over(shown, frame, box)
+        return shown, Box(0, 0, width, height)
+
+    def _candidate_image(self, cand: Candidate) -> QImage:
+        """Exactly what Apply would put into the picture: opaque where generated over transparency."""
+        session = self._model.session
+        if session is None:
+            return rgb_to_qimage(cand.patch)
+        rgb, alpha = session.candidate_pixels(cand)
+        return rgb_to_qimage(rgb) if alpha is None else rgba_to_qimage(np.dstack([rgb, alpha]))
+
+    def _region_image(self, run: Run) -> QImage | None:
+        """The run's region of the picture (with its transparency) for the thumbnails."""
+        assert run.box is not None
+        inner = run.box.clipped(run.request.image.shape[1], run.request.image.shape[0])
+        doc = self._model.document
+        rgb = run.request.image[inner.slices]
+        if doc is not None and doc.alpha is not None and doc.alpha.shape == run.request.image.shape[:2]:
+            return rgba_to_qimage(np.dstack([rgb, doc.alpha[inner.slices]]))
+        return rgb_to_qimage(rgb)
 
     def _thumbnail(self, run: Run, image: QImage, patch_box: Box | None = None) -> QPixmap:
         """The region box at thumbnail size: original context with ``image`` drawn over it.
@@ -341,6 +434,11 @@ class GenerationController(QObject):
         box = run.box
         if box is None:
             return pixmap
+        doc = self._model.document
+        if doc is not None and doc.alpha is not None:
+            checker = QPainter(pixmap)
+            checker.fillRect(pixmap.rect(), QBrush(checkerboard()))  # transparency reads as such
+            checker.end()
         height, width = run.request.image.shape[:2]
         scale = THUMB / max(box.width, box.height)  # outpainting's region need not be square
 
@@ -361,3 +459,17 @@ class GenerationController(QObject):
             painter.drawImage(QRectF(0, 0, THUMB, THUMB), image)
         painter.end()
         return pixmap
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st…"""
+    tens = number % 100
+    suffix = "th" if 11 <= tens <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _draw_over(target: QImage, frame: QImage, box: Box) -> None:
+    painter = QPainter(target)
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    painter.drawImage(QRectF(box.left, box.top, box.width, box.height), frame)
+    painter.end()

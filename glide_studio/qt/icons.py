@@ -234,7 +234,15 @@ def _app(p: QPainter) -> None:
     p.drawPath(star)
 
 
+def _wand(p: QPainter) -> None:
+    """A magic wand: a stick with a spark at its tip."""
+    p.drawLine(QPointF(4, 20), QPointF(14, 10))
+    for dx, dy in ((0, -4), (4, 0), (0, 4), (-4, 0)):
+        p.drawLine(QPointF(17 + dx * 0.4, 7 + dy * 0.4), QPointF(17 + dx, 7 + dy))
+
+
 ICONS: dict[str, Draw] = {
+    "wand": _wand,
     "brush": _brush,
     "eraser": _eraser,
     "rectangle": _rectangle,

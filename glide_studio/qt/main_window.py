@@ -15,9 +15,11 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplicat
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QSizePolicy,
     QSlider,
     QSpinBox,
@@ -26,9 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.editing.autosave import autosave_folder
-from ..core.editing.patches import make_thumbnail
 from ..core.editing.session import SessionError
-from .actions import ActionHandlers, Actions, create_actions
+from .actions import ActionHandlers, Actions, create_actions, make_action
 from .backend_controller import BackendController
 from .canvas import MAX_BRUSH, CanvasView
 from .colour_button import ColourButton
@@ -38,12 +39,16 @@ from .dialogs import show_error, show_info
 from .extend_dialog import ExtendDialog
 from .file_actions import FileActions
 from .generation import GenerationController
+from .live import LiveController
+from .mask_panel import MaskPanel
 from .mask_tools import Tool
 from .panels.candidates import CandidatesStrip
-from .panels.history_panel import HistoryPanel
+from .panels.history_panel import HistoryPanel, original_thumbnail
 from .panels.prompt_panel import PromptPanel
 from .preparation import RunPreparation
 from .recovery import RecoveryController
+from .region_controller import RegionController
+from .reuse import ReuseController
 from .session_model import SessionModel
 from .settings import Settings
 from .status import StatusBar
@@ -77,6 +82,14 @@ KEYS = (
     ("<b>Ctrl+N / Ctrl+O / Ctrl+V</b>", "New canvas / open a picture or project / paste"),
     ("<b>Ctrl+S / Ctrl+Shift+S / Ctrl+Alt+S / Ctrl+E</b>", "Save / save as / save project / export a copy"),
     ("<b>Ctrl+R / F1 / Ctrl+Q</b>", "A new random seed / this list / quit"),
+    ("<b>W</b>; <b>Shift+click / Alt+click</b>", "Magic wand: mask by colour; add to / take from the mask"),
+    ("<b>Ctrl+] / Ctrl+[</b>", "Grow / shrink the mask (by the pixels set in the Mask panel)"),
+    ("<b>Ctrl+Shift+C</b>", "Copy the selected candidate (or the picture) to the clipboard"),
+    ("<b>Ctrl+L</b>", "Live mode on or off: a quick edit follows each stroke"),
+    (
+        "Drag the dashed square's edge / corner; <b>arrows</b> (Shift: 10 px); double-click",
+        "Move / resize what the model sees; nudge it while selected; back to automatic",
+    ),
 )
 """(keys, action) rows of the F1 help; the README's keys table says the same."""
 SHORTCUTS = (
@@ -142,6 +155,22 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.preparation = RunPreparation(service=self.service, panel=self.prompt_panel, parent=self)
+        self.regions = RegionController(
+            service=self.service, model=self.session_model, canvas=self.canvas,
+            panel=self.prompt_panel, status=self.status, parent=self,
+        )  # fmt: skip
+        self.live = LiveController(
+            service=self.service,
+            model=self.session_model,
+            panel=self.prompt_panel,
+            generation=self.generation,
+            parent=self,
+        )
+        self.live_action = make_action(
+            self, "&Live Mode", self.live.toggle, shortcuts=("Ctrl+L",), checkable=True,
+            tip="Live mode: a quick edit follows each stroke, mask or prompt change",
+        )  # fmt: skip
+        self.prompt_panel.live.toggled.connect(self.live_action.setChecked)
         self.recovery = RecoveryController(
             model=self.session_model, folder=data_folder or autosave_folder(), parent=self
         )
@@ -152,6 +181,13 @@ class MainWindow(QMainWindow):
             before_replace=lambda: self.generation.discard() if self.generation.running else None,
         )
         self.actions_ = create_actions(self, self._handlers())
+        self.mask_panel = MaskPanel(self.session_model, settings=settings)
+        self.mask_actions = self.mask_panel.make_actions(self)
+        self.reuse = ReuseController(model=self.session_model, panel=self.prompt_panel, parent=self)
+        self.copy_action = make_action(
+            self, "&Copy Result", self.reuse.copy, shortcuts=("Ctrl+Shift+C",),
+            tip="Copy the selected candidate (or else the picture) to the clipboard",
+        )  # fmt: skip
         self._build_layout(self.actions_)
         self._ready_timer = QTimer(self, singleShot=True, interval=80)
         self._ready_timer.timeout.connect(self._update_ready)
@@ -214,13 +250,15 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addActions([*a.tools.values(), a.brush_smaller, a.brush_larger])
         edit_menu.addSeparator()
-        edit_menu.addActions([a.select_all, a.clear_mask, a.invert_mask])
+        edit_menu.addActions([a.select_all, a.clear_mask, a.invert_mask, *self.mask_actions])
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.copy_action)
         image_menu = self.menuBar().addMenu("&Image")
         image_menu.addActions([a.extend_canvas])
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([a.zoom_in, a.zoom_out, a.zoom_fit, a.zoom_actual])
         gen_menu = self.menuBar().addMenu("&Generate")
-        gen_menu.addActions([a.generate, a.cancel, a.apply, a.discard, a.random_seed])
+        gen_menu.addActions([a.generate, a.cancel, a.apply, a.discard, a.random_seed, self.live_action])
         models_menu = self.menuBar().addMenu("&Models")
         models_menu.addActions([a.backend, a.download, a.reload_models])
         help_menu = self.menuBar().addMenu("&Help")
@@ -278,8 +316,9 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> list[QDockWidget]:
         docks = []
         for title, name, widget, area in (
-            ("Generate", "generate", self.prompt_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Generate", "generate", _scrolling(self.prompt_panel), Qt.DockWidgetArea.RightDockWidgetArea),
             ("History", "history", self.history, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Mask", "mask", _scrolling(self.mask_panel), Qt.DockWidgetArea.RightDockWidgetArea),
             ("Candidates", "candidates", self.candidates, Qt.DockWidgetArea.BottomDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
@@ -291,6 +330,8 @@ class MainWindow(QMainWindow):
             )
             self.addDockWidget(area, dock)
             docks.append(dock)
+        self.tabifyDockWidget(docks[1], docks[2])
+        docks[1].raise_()
         docks[0].setMinimumWidth(300)
         self.resizeDocks([docks[0], docks[1]], [480, 360], Qt.Orientation.Vertical)
         self.resizeDocks([docks[0]], [330], Qt.Orientation.Horizontal)
@@ -314,6 +355,13 @@ class MainWindow(QMainWindow):
         self.generation.applied.connect(self.recovery.saved_now)
         self.generation.needFiles.connect(self.backends.offer_download)
         self.canvas.extendRequested.connect(self._extend_by_drag)
+        self.canvas.wandClicked.connect(self.mask_panel.wand)
+        self.mask_panel.hardness.valueChanged.connect(lambda v: self.canvas.set_brush_hardness(v / 100))
+        self.canvas.set_brush_hardness(self.mask_panel.hardness.value() / 100)
+        self.status.messageChanged.connect(self.status.setToolTip)  # a cut-off message, whole on hover
+        self.history.useSettingsRequested.connect(self.reuse.use_settings)
+        for signal in (self.service.backendReady, self.service.backendFailed):
+            signal.connect(lambda *_: self._update_ready())
         self.candidates.compareToggled.connect(self.canvas.set_comparing)
         self.canvas.comparingChanged.connect(self._show_comparing)
         self._compare_keys = CompareKeyFilter(
@@ -325,7 +373,7 @@ class MainWindow(QMainWindow):
         self.canvas.brushSizeChanged.connect(self._show_brush_size)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.canvas.openRequested.connect(self.files.open_dialog)
-        for source in (self.generation.message, self.files.message):
+        for source in (self.generation.message, self.files.message, self.reuse.message):
             source.connect(lambda text: self.status.showMessage(text, 8000))
         self.generation.runningChanged.connect(lambda _r: self._update_ready())
         self.status.downloadRequested.connect(self.backends.show_download_dialog)
@@ -341,7 +389,7 @@ class MainWindow(QMainWindow):
         for action in self.actions_.document_actions:
             action.setEnabled(doc is not None)
         self.status.set_picture(doc.width if doc else None, doc.height if doc else None)
-        thumbnail = QIcon(to_pixmap(make_thumbnail(doc.rgb, 48))) if doc is not None else None
+        thumbnail = QIcon(to_pixmap(original_thumbnail(doc))) if doc is not None else None
         self.history.set_original_thumbnail(thumbnail)
         self.status.set_zoom(self.canvas.zoom)
         self._update_title()
@@ -400,6 +448,10 @@ class MainWindow(QMainWindow):
             reason = "Open a photo to start (Ctrl+O, drop a file, or paste)."
         elif doc.mask_box() is None:
             reason = "Paint over the part to change (brush B, rectangle R, lasso L)."
+        elif self.service.info is None and self.backends.unreachable:
+            reason = "The server cannot be reached: Reconnect (status bar), or choose another in Models."
+        elif self.service.info is None:
+            reason = "No model is ready yet: wait for it to load, or choose one in the Models menu."
         self.prompt_panel.set_ready(not reason and not running, reason)
         self.actions_.generate.setEnabled(not reason and not running)
         self.actions_.cancel.setEnabled(running)
@@ -532,3 +584,13 @@ class MainWindow(QMainWindow):
         self._closing = "done"
         self.close()
         QApplication.quit()
+
+
+def _scrolling(panel: QWidget) -> QScrollArea:
+    """A side panel that scrolls when the window is too small for it (nothing out of reach)."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area

@@ -32,10 +32,12 @@ class Tool(Enum):
     LASSO = "lasso"
     COLOUR = "colour"
     """Paint colours for a sketch-guided edit (they are masked too)."""
+    WAND = "wand"
+    """Select by colour: a click masks the pixels of similar colour."""
 
     @property
     def label(self) -> str:
-        return "Colour brush" if self is Tool.COLOUR else self.value.capitalize()
+        return {Tool.COLOUR: "Colour brush", Tool.WAND: "Magic wand"}.get(self, self.value.capitalize())
 
     @property
     def brush_like(self) -> bool:
@@ -64,6 +66,31 @@ def capsule(
     p0: QPointF, p1: QPointF, radius: float, width: int, height: int
 ) -> tuple[Box, np.ndarray] | None:
     """Pixels whose centres lie within ``radius`` of the segment p0–p1 (image coordinates)."""
+    found = _capsule_distance2(p0, p1, radius, width, height)
+    if found is None:
+        return None
+    box, d2, r = found
+    return box, d2 <= r * r
+
+
+def soft_capsule(
+    p0: QPointF, p1: QPointF, radius: float, hardness: float, width: int, height: int
+) -> tuple[Box, np.ndarray, np.ndarray] | None:
+    """Like ``capsule``, with a soft brush's strength per pixel: 1 within ``hardness · radius``,
+    falling to 0 at the radius."""
+    found = _capsule_distance2(p0, p1, radius, width, height)
+    if found is None:
+        return None
+    box, d2, r = found
+    solid = r * min(max(hardness, 0.0), 1.0)
+    weight = np.clip((r - np.sqrt(d2)) / max(r - solid, 1e-3), 0.0, 1.0)
+    return box, d2 <= r * r, weight
+
+
+def _capsule_distance2(
+    p0: QPointF, p1: QPointF, radius: float, width: int, height: int
+) -> tuple[Box, np.ndarray, float] | None:
+    """The box around the segment p0–p1 and each pixel centre's squared distance to it."""
     r = max(radius, 0.75)  # a 1 px brush still hits the pixel under the cursor
     x0, y0, x1, y1 = p0.x(), p0.y(), p1.x(), p1.y()
     box = _clip(min(x0, x1) - r, min(y0, y1) - r, max(x0, x1) + r + 1, max(y0, y1) + r + 1, width, height)
@@ -78,8 +105,7 @@ def capsule(
         px, py = x0 + t * dx, y0 + t * dy
     else:
         px, py = x0, y0
-    where = (xs - px) ** 2 + (ys - py) ** 2 <= r * r
-    return box, where
+    return box, (xs - px) ** 2 + (ys - py) ** 2, r
 
 
 def rectangle(p0: QPointF, p1: QPointF, width: int, height: int) -> tuple[Box, np.ndarray] | None:
@@ -161,11 +187,11 @@ class ColourStroke:
         self._mask_before = document.mask_snapshot()
         self.dirty: Box | None = None
 
-    def paint(self, region: tuple[Box, np.ndarray] | None) -> Box | None:
+    def paint(self, region: tuple[Box, np.ndarray] | None, weight: np.ndarray | None = None) -> Box | None:
         if region is None:
             return None
         box, where = region
-        self._model.paint_sketch(box, where, self.colour)
+        self._model.paint_sketch(box, where, self.colour, weight)
         self.dirty = union(self.dirty, box)
         return box
 
@@ -194,6 +220,10 @@ class ToolSession:
         self.brush_size = 40
         self.colour: tuple[int, int, int] = (214, 48, 49)
         """The colour brush's colour."""
+        self.pressure = 1.0
+        """A tablet pen's pressure (0..1) during a stroke: it scales the brush; 1 with a mouse."""
+        self.hardness = 1.0
+        """The colour brush's hardness (0..1): below 1 its edge fades into what is under it."""
         self._stroke: MaskStroke | ColourStroke | None = None
         self._points: list[QPointF] = []
         self._last_dab: QPointF | None = None
@@ -269,7 +299,12 @@ class ToolSession:
     def _dab(self, p0: QPointF, p1: QPointF) -> None:
         doc = self._model.document
         assert doc is not None and self._stroke is not None
-        box = self._stroke.paint(capsule(p0, p1, self.brush_size / 2, doc.width, doc.height))
+        radius = self.brush_size / 2 * max(0.05, min(self.pressure, 1.0))
+        if isinstance(self._stroke, ColourStroke) and self.hardness < 1.0:
+            soft = soft_capsule(p0, p1, radius, self.hardness, doc.width, doc.height)
+            box = self._stroke.paint(soft[:2], soft[2]) if soft is not None else None
+        else:
+            box = self._stroke.paint(capsule(p0, p1, radius, doc.width, doc.height))
         if self._stroke.value:
             self.grown = union(self.grown, box)
         self._last_dab = p1

@@ -35,10 +35,16 @@ __all__ = [
     "PreviewItem",
     "RegionItem",
     "SketchOverlay",
+    "area_label",
 ]
 
 MASK_COLOR = (255, 56, 112, 118)
 """Translucent pink-red, readable over skies, skin and foliage alike."""
+WARNING_COLOR = QColor(255, 190, 70)
+"""The region tag's text when the model's output is enlarged more than ``WARN_ENLARGEMENT``."""
+WARN_ENLARGEMENT = 2.0
+SELECTED_COLOR = QColor(90, 170, 255)
+"""The region square while it is taken for moving."""
 
 
 def _exposed(option: QStyleOptionGraphicsItem, bounds: QRect) -> QRect:
@@ -202,15 +208,25 @@ class _Label(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self._text = ""
         self._inside = False
+        self._warning = False
         self._font = QFont()
         self._font.setPointSizeF(8.5)
 
-    def set_text(self, text: str, *, inside: bool = False) -> None:
+    def set_text(self, text: str, *, inside: bool = False, warning: bool = False) -> None:
         """``inside``: hang below the anchor (the square touches the picture's top, where a
-        tag above it would fall off the canvas)."""
+        tag above it would fall off the canvas); ``warning``: in the warning colour."""
         self.prepareGeometryChange()
         self._text = text
         self._inside = inside
+        self._warning = warning
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def warning(self) -> bool:
+        return self._warning
 
     def boundingRect(self) -> QRectF:
         metrics = QFontMetricsF(self._font)
@@ -226,7 +242,7 @@ class _Label(QGraphicsItem):
         painter.setBrush(QColor(0, 0, 0, 160))
         painter.drawRoundedRect(rect, 3, 3)
         painter.setFont(self._font)
-        painter.setPen(QColor(240, 240, 240))
+        painter.setPen(WARNING_COLOR if self._warning else QColor(240, 240, 240))
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self._text)
 
 
@@ -237,6 +253,7 @@ class _Edge(QGraphicsItem):
     def __init__(self, parent: QGraphicsItem) -> None:
         super().__init__(parent)
         self._line = QLineF()
+        self.selected = False
 
     def set_line(self, line: QLineF) -> None:
         self.prepareGeometryChange()
@@ -248,27 +265,76 @@ class _Edge(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
+        if self.selected:  # taken for moving: solid, in the accent colour
+            pen = QPen(SELECTED_COLOR, 2.0)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawLine(self._line)
+            return
         _two_tone(painter, lambda p: p.drawLine(self._line), dashed=True)
 
 
+class _Handle(QGraphicsItem):
+    """A corner handle of the region square, a few screen pixels whatever the zoom."""
+
+    SIZE = 7.0
+
+    def __init__(self, parent: QGraphicsItem) -> None:
+        super().__init__(parent)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+
+    def boundingRect(self) -> QRectF:
+        half = self.SIZE / 2 + 1
+        return QRectF(-half, -half, 2 * half, 2 * half)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        half = self.SIZE / 2
+        painter.setPen(QPen(QColor(0, 0, 0, 190), 1.0))
+        selected = bool(getattr(self.parentItem(), "selected_square", False))
+        painter.setBrush(SELECTED_COLOR if selected else QColor(250, 250, 250))
+        painter.drawRect(QRectF(-half, -half, self.SIZE, self.SIZE))
+
+
+def area_label(side: int, output: int | None, *, detail: str = "") -> tuple[str, bool]:
+    """The square's tag, e.g. "model sees 1200×1200 → 256 px (4.7× enlarged)", and whether
+    the enlargement deserves the warning colour (above 2×). ``detail``: what to add about
+    the detail pass ("on", "offer" or "")."""
+    text = f"model sees {side}×{side}"
+    factor = side / output if output else 1.0
+    if output:
+        text += f" → {output} px"
+        if factor >= 1.05:
+            text += f" ({factor:.1f}× enlarged)"
+    if detail == "on":
+        text += " · Detail on"
+    elif detail == "offer":
+        text += " · turn on Detail for a sharp edit"
+    return text, factor > WARN_ENLARGEMENT
+
+
 class RegionItem(QGraphicsItem):
-    """The dashed square the model will see, with its size, so the user knows the context."""
+    """The dashed square the model will see, with its size, so the user knows the context.
+    Its corner handles and a selected look serve moving and resizing it (``region_drag``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
         self._rect = QRectF()
         self._edges = [_Edge(self) for _ in range(4)]
+        self._handles = [_Handle(self) for _ in range(4)]
         self._label = _Label(self)
+        self.selected_square = False
         self.setVisible(False)
 
-    def set_box(self, box: Box | None, model_side: int | None = None) -> None:
+    def set_box(self, box: Box | None, model_side: int | None = None, *, detail: str = "") -> None:
         if box is None:
             self.setVisible(False)
             return
         rect = QRectF(box_to_rect(box))
-        scale = f" → {model_side} px" if model_side else ""
-        self._label.set_text(f"model sees {box.width}×{box.height}{scale}", inside=box.top <= 0)
+        text, warning = area_label(box.width, model_side, detail=detail)
+        self._label.set_text(text, inside=box.top <= 0, warning=warning)
         self.setVisible(True)
         if rect == self._rect:
             return
@@ -276,11 +342,28 @@ class RegionItem(QGraphicsItem):
         corners = [rect.topLeft(), rect.topRight(), rect.bottomRight(), rect.bottomLeft()]
         for k, edge in enumerate(self._edges):
             edge.set_line(QLineF(corners[k], corners[(k + 1) % 4]))
+            self._handles[k].setPos(corners[k])
         self._label.setPos(rect.topLeft())
+
+    def set_selected_square(self, selected: bool) -> None:
+        """Taken for moving (arrow keys nudge it): drawn solid in the accent colour."""
+        self.selected_square = selected
+        for item in (*self._edges, *self._handles):
+            if isinstance(item, _Edge):
+                item.selected = selected
+            item.update()
 
     @property
     def rect(self) -> QRectF:
         return self._rect
+
+    @property
+    def label_text(self) -> str:
+        return self._label.text
+
+    @property
+    def label_warning(self) -> bool:
+        return self._label.warning
 
     def boundingRect(self) -> QRectF:
         return QRectF()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer
 
 from ..core.generation.backend import Preparation
+from ..core.generation.live import live_settings
 from ..core.generation.request import RequestError
 from .panels.prompt_panel import PromptPanel
 from .worker import BackendService
@@ -31,6 +32,7 @@ class RunPreparation(QObject):
         self._timer.timeout.connect(self.prepare_now)
         panel.prompt.textChanged.connect(self._timer.start)
         panel.settingsChanged.connect(self._timer.start)
+        panel.live.toggled.connect(self._timer.start)
         service.backendReady.connect(self._on_backend_ready)
         service.busyChanged.connect(self._on_busy)  # what changed during a run, once it ends
 
@@ -45,9 +47,12 @@ class RunPreparation(QObject):
     def preparation(self) -> Preparation | None:
         """What a run started now would prepare for; None while the settings are invalid."""
         try:
-            return self._panel.settings().preparation()
+            settings = self._panel.settings()
         except RequestError:
             return None
+        if self._panel.live.enabled:  # the runs to come are live updates: one candidate, few steps
+            settings = live_settings(settings)
+        return settings.preparation()
 
     def prepare_now(self) -> bool:
         """Queue the preparation unless it was queued already for the same settings."""

@@ -38,6 +38,8 @@ class SessionModel(QObject):
     """The picture's size changed (canvas extended or shrunk back): rebuild what shows it."""
     sketchChanged = Signal(object)
     """Box of the sketch layer that changed."""
+    regionChanged = Signal()
+    """The generation area was moved, resized or set back to automatic."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +51,7 @@ class SessionModel(QObject):
             ChangeKind.SAVED: self.savedChanged,
             ChangeKind.PROMPT: self.promptChanged,
             ChangeKind.CANVAS: self.canvasResized,
+            ChangeKind.REGION: self.regionChanged,
         }
 
     @property
@@ -88,8 +91,10 @@ class SessionModel(QObject):
     def push_mask_patch(self, patch: MaskPatch, label: str, *, applied: bool = True) -> None:
         self._live().push_mask_patch(patch, label, applied=applied)
 
-    def paint_sketch(self, box: Box, where: np.ndarray, colour: tuple[int, int, int]) -> None:
-        self._live().paint_sketch(box, where, colour)
+    def paint_sketch(
+        self, box: Box, where: np.ndarray, colour: tuple[int, int, int], weight: np.ndarray | None = None
+    ) -> None:
+        self._live().paint_sketch(box, where, colour, weight)
 
     def push_sketch_change(self, sketch: SketchPatch, mask: MaskPatch | None, label: str) -> None:
         self._live().push_sketch_change(sketch, mask, label)

@@ -7,13 +7,16 @@ user's real preferences.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from ..core.generation.presets import DEFAULT_PRESET, PRESETS
+from ..core.generation.presets import DEFAULT_PRESET, MODEL_PRESET, PRESETS
 
 __all__ = ["MAX_RECENT", "BackendChoice", "GenerationDefaults", "Settings", "temporary_settings"]
 
@@ -37,6 +40,11 @@ class GenerationDefaults:
     clip: bool = False
     """Guided by noised CLIP instead of classifier-free guidance."""
     clip_scale: float = 3.0
+    context: float = 1.0
+    """How much picture around the mask the automatic square shows (× the mask's size)."""
+    detail: str = "auto"
+    """The detail pass: off, auto or on."""
+    detail_steps: str = "fast27"
 
 
 @dataclass(frozen=True)
@@ -132,18 +140,44 @@ class Settings:
 
     def backend(self) -> BackendChoice:
         """Where the models run: this computer (no URL) or a GLIDE Studio server."""
-        return BackendChoice(
-            url=self._get("backend/url", "", str).strip(), token=self._get("backend/token", "", str)
-        )
+        legacy = self._get("backend/token", "", str)
+        if legacy:  # kept in the preferences file by earlier versions: moved to its private file
+            self._store.remove("backend/token")
+            with contextlib.suppress(OSError):
+                _write_private(self.token_path(), legacy)
+        try:
+            token = self.token_path().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            token = legacy
+        return BackendChoice(url=self._get("backend/url", "", str).strip(), token=token)
 
     def set_backend(self, backend: BackendChoice) -> None:
+        """The address in the preferences; the token in a file only this user can read (0600)."""
         self._store.setValue("backend/url", backend.url)
-        self._store.setValue("backend/token", backend.token)
+        self._store.remove("backend/token")
+        path = self.token_path()
+        if backend.token:
+            _write_private(path, backend.token)
+        else:
+            path.unlink(missing_ok=True)
+
+    def token_path(self) -> Path:
+        """Beside the preferences file (or in the app's config folder where they live in a registry)."""
+        name = self._store.fileName()
+        if self._store.format() == QSettings.Format.IniFormat or name.endswith((".conf", ".ini", ".plist")):
+            return Path(name).with_suffix(".token")
+        from PySide6.QtCore import QStandardPaths
+
+        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
+        return Path(folder) / "server.token"
 
     # -- generation -----------------------------------------------------------------------------
 
     def generation(self) -> GenerationDefaults:
         defaults = GenerationDefaults()
+        if not self._store.contains("generation/preset"):
+            # Never chosen: a model's own sampling (the demo's) is taken when it brings one.
+            defaults = GenerationDefaults(preset=MODEL_PRESET)
         values = {
             f.name: self._get(
                 f"generation/{f.name}", getattr(defaults, f.name), type(getattr(defaults, f.name))
@@ -155,6 +189,20 @@ class Settings:
     def set_generation(self, values: GenerationDefaults) -> None:
         for key, value in asdict(values).items():
             self._store.setValue(f"generation/{key}", value)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` through a temporary file that is private from its creation."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".saving", dir=path.parent)  # 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def temporary_settings(path: str | Path) -> Settings:

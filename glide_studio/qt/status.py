@@ -16,6 +16,7 @@ __all__ = ["StatusBar"]
 
 class StatusBar(QStatusBar):
     downloadRequested = Signal()
+    reconnectRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -30,11 +31,18 @@ class StatusBar(QStatusBar):
         self.download_button.setToolTip("Fetch the released GLIDE inpainting weights (about 3 GB)")
         self.download_button.clicked.connect(self.downloadRequested)
         self.download_button.setVisible(False)
+        self.reconnect_button = QPushButton("Reconnect")
+        self.reconnect_button.setFlat(True)
+        self.reconnect_button.setStyleSheet("QPushButton { color: #8eaaff; padding: 0 6px; border: none; }")
+        self.reconnect_button.setToolTip("Ask the server again (Generate is off until it answers)")
+        self.reconnect_button.clicked.connect(self.reconnectRequested)
+        self.reconnect_button.setVisible(False)
         for widget in (
             self.size_label,
             self.zoom_label,
             self.model_label,
             self.download_button,
+            self.reconnect_button,
             self.device_label,
         ):
             self.addPermanentWidget(widget)
@@ -50,6 +58,16 @@ class StatusBar(QStatusBar):
     def set_loading(self) -> None:
         self.model_label.setText("Loading model…")
         self.model_label.setToolTip("")
+        self.reconnect_button.setVisible(False)
+
+    def set_server_unreachable(self, message: str) -> None:
+        """The chosen server cannot be reached: no weights to download here, a way to try again."""
+        self.model_label.setText("Server unreachable")
+        self.model_label.setStyleSheet("color: #f08a7a;")
+        self.model_label.setToolTip(message)
+        self.device_label.setText("")
+        self.download_button.setVisible(False)
+        self.reconnect_button.setVisible(True)
 
     def set_backend(self, info: BackendInfo) -> None:
         if info.is_demo:
@@ -70,6 +88,7 @@ class StatusBar(QStatusBar):
         threads = f"; the worker uses {info.threads} CPU thread(s)" if info.threads else ""
         self.device_label.setToolTip(f"The model runs here{threads}")
         self.download_button.setVisible(info.is_demo or bool(info.missing))
+        self.reconnect_button.setVisible(False)
 
     def set_backend_failed(self, message: str) -> None:
         self.model_label.setText("Model not loaded")

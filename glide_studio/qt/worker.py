@@ -22,6 +22,7 @@ from ..core.generation.backend import Backend, BackendInfo, Preparation
 from ..core.generation.cancel import CancelToken, RunCancelled
 from ..core.generation.events import Cancelled, Candidate, Event, Failed, Finished
 from ..core.generation.request import EditRequest, RequestError
+from ..core.remote.client import RemoteError
 
 __all__ = ["BackendFactory", "BackendService", "GenerationWorker", "describe_failure", "is_final"]
 
@@ -139,6 +140,9 @@ class GenerationWorker(QObject):
         except Exception as exc:
             log.exception("generation failed")
             final = Failed(message=describe_failure(exc))
+            if isinstance(exc, RemoteError) and exc.status is None:  # the server went away
+                self._backend = None
+                self.backendFailed.emit(describe_failure(exc))
         finally:
             if events is not None:
                 events.close()
@@ -198,7 +202,7 @@ class BackendService(QObject):
         self._requestRun.connect(w.generate)
         self._requestPrepare.connect(w.prepare)
         w.backendReady.connect(self._on_ready)
-        w.backendFailed.connect(self.backendFailed)
+        w.backendFailed.connect(self._on_failed)
         w.prepared.connect(self.prepared)
         w.event.connect(self._on_event)
 
@@ -269,6 +273,10 @@ class BackendService(QObject):
     def _on_ready(self, info: BackendInfo) -> None:
         self.info = info
         self.backendReady.emit(info)
+
+    def _on_failed(self, message: str) -> None:
+        self.info = None  # a server that went away: nothing runs until it is reached again
+        self.backendFailed.emit(message)
 
     def _on_event(self, event: Event) -> None:
         if is_final(event) and self._token is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -20,9 +19,27 @@ from ..core.generation.backend import Backend
 from ..core.generation.cancel import CancelToken, RunCancelled
 from ..core.generation.events import Cancelled, Failed
 from ..core.generation.request import EditRequest
-from ..core.remote.wire import Limits, WireError, dumps_line, event_to_wire, info_to_wire, request_from_wire
+from ..core.generation.respacing import space_timesteps
+from ..core.remote.wire import (
+    Limits,
+    WireError,
+    dumps_line,
+    event_to_wire,
+    info_to_wire,
+    loads_checked,
+    request_from_wire,
+)
+from .jobs import JobSettings
 
-__all__ = ["EditRunner", "RequestGate", "ServiceConfig", "is_loopback", "package_version"]
+__all__ = [
+    "EditRunner",
+    "RequestGate",
+    "ServiceConfig",
+    "is_loopback",
+    "is_loopback_host_header",
+    "package_version",
+    "request_steps",
+]
 
 
 def package_version() -> str:
@@ -42,6 +59,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def is_loopback_host_header(host: str | None) -> bool:
+    """True for a ``Host`` header naming this machine (``localhost``, ``127.0.0.1`` or ``[::1]``,
+    with any port): a token-less server answers only those, so a web page that rebinds its own
+    name to 127.0.0.1 cannot read from it."""
+    if not host:
+        return False
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[: name.find("]") + 1] if "]" in name else name
+    else:
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name in _LOOPBACK_NAMES
+
+
+def request_steps(request: EditRequest) -> int:
+    """The most sampling steps any stage of the request takes."""
+    stages = [request.base.steps] + ([request.upsample.steps] if request.use_upsampler else [])
+    if request.detail != "off":
+        stages.append(request.detail_steps)  # per tile; --max-seconds bounds the tiles' total
+    return max(len(space_timesteps(1000, steps)) for steps in stages)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServiceConfig:
     """Everything a replica needs to load its models and judge requests."""
@@ -55,6 +97,11 @@ class ServiceConfig:
     preview_format: str = "WEBP"
     threads: int | None = None
     """Torch CPU threads per replica (None: torch's default)."""
+    jobs: JobSettings = field(default_factory=JobSettings)
+    lease_s: float = 10.0
+    """A replica cancels a run whose ingress has not confirmed it for this long (the ingress died)."""
+    stuck_after_s: float = 600.0
+    """Health: a replica whose model thread made no step for this long while running is unhealthy."""
 
 
 class RequestGate:
@@ -83,14 +130,29 @@ class RequestGate:
                 f"the request is {size} bytes; this server takes {self.limits.max_body_bytes}", 413
             )
 
+    @staticmethod
+    def check_host(host: str | None, *, token: str | None) -> None:
+        """Without a token only this machine's names are answered (421 otherwise)."""
+        if token is None and not is_loopback_host_header(host):
+            raise WireError("this server has no token and answers only to localhost, 127.0.0.1 or [::1]", 421)
+
+    @staticmethod
+    def check_json_body(content_type: str | None) -> None:
+        """Only JSON bodies: a form or text/plain POST (what any web page may send) is a 415."""
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            raise WireError(f"send the request as application/json, not {media or 'no content type'}", 415)
+
     def parse_edit(self, body: bytes) -> EditRequest:
         if len(body) > self.limits.max_body_bytes:
             raise WireError(f"the request is over this server's {self.limits.max_body_bytes} bytes", 413)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise WireError(f"the request is not valid JSON ({exc})") from None
-        return request_from_wire(payload, limits=self.limits)
+        payload = loads_checked(body, what="the request")
+        request = request_from_wire(payload, limits=self.limits)
+        steps = request_steps(request)
+        if steps > self.limits.max_steps:
+            most = self.limits.max_steps
+            raise WireError(f"{steps} steps asked; this server runs at most {most} per stage (--max-steps)")
+        return request
 
 
 class EditRunner:

@@ -180,5 +180,25 @@ def test_any_image_mode_keeps_its_size(weights, tmp_path, mode):
     assert result.rgb.shape == upright.rgb.shape
     if mode == "exif":
         assert (width, height) == (41, 67)
-    if mode == "RGBA":
-        assert result.alpha is not None and np.array_equal(result.alpha, upright.alpha)
+    if mode == "RGBA":  # generated pixels are opaque in the hole; far from it the alpha is the source's
+        assert result.alpha is not None and result.alpha[5:20, 5:30].min() == 255
+        assert np.array_equal(result.alpha[30:, 45:], upright.alpha[30:, 45:])
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_transparent_corner_becomes_opaque_where_it_generated(weights, tmp_path, keep):
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., :3] = 90
+    rgba[:, 32:, 3] = 255  # the left half is fully transparent
+    Image.fromarray(rgba).save(tmp_path / "photo.png")
+    mask = np.zeros((64, 64), np.uint8)
+    mask[4:20, 4:20] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    extra = ["--keep-transparency"] if keep else []
+    args = _args(weights, tmp_path, "-o", str(tmp_path / "out.png"), "--no-upsample", *extra)
+    assert main(args) == 0
+    result = load_image(tmp_path / "out.png")
+    assert result.alpha is not None
+    hole = result.alpha[4:20, 4:20]
+    assert (hole.max() == 0) if keep else (hole.min() == 255)
+    assert result.alpha[40:, :28].max() == 0 and result.alpha[:, 34:].min() == 255

@@ -84,7 +84,8 @@ def test_a_single_candidate_and_preparation_run_at_one_rows_size():
 
 
 def test_the_previews_owner_survives_the_wire():
-    preview = Preview(stage="base", step=1, total=3, box=Box(0, 0, 8, 8), images=(), first=2)
+    image = np.zeros((8, 8, 4), np.uint8)
+    preview = Preview(stage="base", step=1, total=3, box=Box(0, 0, 8, 8), images=(image,), first=2)
     data = event_to_wire(preview)
     original = np.zeros((4, 4, 3), np.uint8)
     assert event_from_wire(data, original=original, candidates={}).first == 2

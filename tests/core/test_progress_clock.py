@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from glide_studio.core.generation.progress import ProgressClock
@@ -56,3 +58,21 @@ def test_step_times_from_the_warm_up_guide_the_first_estimate_until_a_run_measur
     clock.stages(("base", "upsample"), (10, 5))
     _run(clock, "base", 3, 1.0, 100.0)
     assert clock.seconds_left("base", 3, 10) == pytest.approx(7 * 1.0 + 5 * 1.5)
+
+
+def test_time_left_never_leaps_up_more_than_half_again_within_a_stage():
+    clock = ProgressClock()
+    clock.begin()
+    clock.stages(("base",), (100,))
+    t = 0.0
+    shown = []
+    for k in range(1, 41):
+        t += 1.0 if k < 20 else 6.0  # the machine gets six times slower at step 20
+        clock.step("base", k, t)
+        left = clock.smoothed_left("base", k, 100)
+        if left is not None:
+            shown.append(left)
+    rises = [b / a for a, b in itertools.pairwise(shown) if a > 0]
+    assert max(rises) <= 1.5 + 1e-9
+    assert shown[-1] > shown[16], "it does rise, in steps, towards the slower truth"
+    assert "about" in clock.describe("base", 40, 100, t)

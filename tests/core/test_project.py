@@ -80,7 +80,10 @@ def test_project_round_trip_restores_history_mask_prompt_and_candidates(tmp_path
         np.testing.assert_array_equal(a.patch, b.patch)
         assert (a.seed, a.box) == (b.seed, b.box)
     assert not again.document.modified
-    # Undo works on the restored edit and gives back the original picture.
+    # Undo takes the painted mask away first (as it would have live), then the restored edit.
+    again.undo()
+    assert not again.document.mask.any()
+    np.testing.assert_array_equal(again.document.rgb, session.document.rgb)
     again.undo()
     np.testing.assert_array_equal(again.document.rgb, _rgb())
     # The restored record regenerates the edit exactly.
@@ -217,6 +220,8 @@ def test_a_session_killed_with_sigkill_is_offered_for_recovery(tmp_path):
     assert doc.mask[20:30, 30:40].all() and doc.mask.sum() == 100, "the painted mask is back"
     assert session.pending_candidates == 1 and session.prompt == "a dog"
     assert doc.modified, "restored work counts as unsaved"
+    session.undo()  # the painted mask first, then the edit
+    assert doc.mask.sum() == 0
     session.undo()
     assert (doc.rgb == 90).all()
     found[0].discard()
@@ -286,3 +291,30 @@ def test_an_unapplied_sketch_is_kept_in_the_project(tmp_path):
     layer = again.document.sketch
     assert layer is not None and layer.painted[5:15, 5:25].all() and layer.painted.sum() == 200
     assert tuple(layer.colours[10, 10]) == (0, 200, 0) and again.document.mask[5:15, 5:25].all()
+    assert again.undo() and again.document.sketch.empty, "the restored sketch is its own History step"
+    assert again.undo() and not again.document.mask.any()
+
+
+def test_going_back_after_reopening_shows_each_edits_own_mask(tmp_path):
+    """History after reopening: no pile of every later edit's mask on an earlier state."""
+    from glide_studio.core.editing.document import Document
+    from glide_studio.core.editing.session import EditingSession
+
+    doc = Document(np.full((40, 40, 3), 100, np.uint8))
+    session = EditingSession(doc)
+    boxes = [Box(2, 2, 10, 10), Box(20, 20, 30, 30)]
+    for k, box in enumerate(boxes):
+        where = np.ones((box.height, box.width), bool)
+        before = doc.mask_snapshot()
+        session.paint(box, where, True)
+        session.push_mask_patch(doc.capture_mask_change(before, box), "Brush")
+        pixels = np.full((box.height, box.width, 3), 10 * (k + 1), np.uint8)
+        session.apply_edit(doc.make_edit(pixels, box, {"prompt": f"edit {k}"}), forward=True)
+    later = Box(30, 0, 38, 8)
+    session.paint(later, np.ones((8, 8), bool), True)
+    again = load_project(save_project(session, tmp_path / "p.glide"))
+    masks = []
+    while again.undo():
+        masks.append(int(again.document.mask.sum()))
+    # mask gone, edit 2 undone (its mask back), its mask gone, edit 1 undone (its mask back), gone
+    assert masks == [0, 100, 0, 64, 0]

@@ -11,6 +11,7 @@ from glide_studio.core.editing.run import RunStatus
 from glide_studio.core.editing.session import ChangeKind, EditingSession, SessionError, StaleCandidatesError
 from glide_studio.core.generation.events import Cancelled, Candidate, Finished, Started
 from glide_studio.core.generation.request import StageSettings
+from glide_studio.core.generation.settings import GenerationSettings
 from glide_studio.core.imaging.region import Box
 
 
@@ -216,3 +217,26 @@ def test_a_sketch_edit_records_its_sketch_and_regenerates_with_it():
     np.testing.assert_array_equal(rerun.sketch[0:32, 0:32], sketch[0:32, 0:32])
     assert rerun.strength == 0.6
     np.testing.assert_array_equal(again.sketch, edit.record.sketch)
+
+
+def test_a_chosen_square_is_recorded_and_regenerates_with_it():
+    from glide_studio.core.imaging.region import Region
+
+    session = _session(width=200, height=150)
+    _paint(session, Box(10, 10, 20, 20))
+    session.set_region(Region(left=4, top=2, size=80))
+    assert session.area().box == Box(4, 2, 84, 82) and session.area().notes == ()
+    request = session.request_for(GenerationSettings(prompt="x", detail="on"))
+    assert request.region == Region(left=4, top=2, size=80)
+    session.start_run(request)
+    session.handle(Started(stages=("base", "detail"), steps=(3, 2), seeds=(0,), box=Box(4, 2, 84, 82)))
+    patch = np.full((10, 10, 3), 9, np.uint8)
+    session.handle(
+        Finished(candidates=(Candidate(index=0, seed=0, box=Box(10, 10, 20, 20), patch=patch),), seconds=0)
+    )
+    edit = session.apply()
+    assert edit.parameters["region"] == "4,2,80" and "detail_steps" in edit.parameters
+    again = session.regeneration_request(edit)
+    assert again.region == Region(left=4, top=2, size=80) and again.detail == "on"
+    session.set_region(None)
+    assert session.area() is None  # the mask was cleared by Apply

@@ -42,7 +42,9 @@ def test_save_keeps_16_bit_colour_and_alpha_exact(window, tmp_path, monkeypatch)
     saved = load_image(target)
     keep = np.ones((60, 80), bool)
     keep[20:40, 20:40] = False
-    np.testing.assert_array_equal(saved.alpha16, alpha16)  # every alpha value, none rounded to 8 bits
+    # every alpha value outside the edit, none rounded to 8 bits; the generated pixels are opaque
+    np.testing.assert_array_equal(saved.alpha16[keep], alpha16[keep])
+    assert saved.alpha16[20:40, 20:40].min() == 65535
     np.testing.assert_array_equal(saved.rgb16[keep], rgb16[keep])
 
 

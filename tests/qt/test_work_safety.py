@@ -134,6 +134,8 @@ def test_project_save_and_open_restore_history_and_candidates(qtbot, window, tmp
     np.testing.assert_array_equal(session.document.rgb, picture)
     assert session.pending_candidates == 2 and window.candidates.count == 2
     assert [window.history.list.item(i).text().splitlines()[0] for i in range(2)] == ["Original", "first"]
+    window.actions_.undo.trigger()  # the restored mask is its own step: it goes first
+    assert session.document.mask_box() is None
     window.actions_.undo.trigger()
     assert (session.document.rgb[10:30, 10:30] != 0).any()
 

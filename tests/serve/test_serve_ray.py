@@ -17,7 +17,7 @@ from serve_helpers import demo_request
 
 from glide_studio.cli import main
 from glide_studio.core.generation.cancel import CancelToken
-from glide_studio.core.generation.events import Cancelled, Candidate, Finished, Preview, Started
+from glide_studio.core.generation.events import Cancelled, Candidate, Finished, Preview, Queued, Started
 from glide_studio.core.remote.client import RemoteBackend, RemoteError
 from glide_studio.core.remote.wire import request_to_wire
 from glide_studio.core.runtime.engine import load_local_backend
@@ -25,9 +25,25 @@ from glide_studio.core.runtime.engine import load_local_backend
 pytestmark = pytest.mark.slow  # starts Ray Serve (tests/serve/conftest.py), then real runs through it
 
 
+class _Unqueued:
+    """The server's backend with its queue places left out (a local run has none to compare)."""
+
+    def __init__(self, backend: RemoteBackend) -> None:
+        self.backend, self.info, self.limits = backend, backend.info, backend.limits
+
+    def run(self, request, *, cancel=None):
+        events = self.backend.run(request, cancel=cancel)
+        try:
+            yield from (event for event in events if not isinstance(event, Queued))
+        finally:
+            events.close()
+
+
 @pytest.fixture(scope="module")
-def remote(served) -> RemoteBackend:
-    return RemoteBackend.connect(served.url, token=served.token, timeout=60)
+def remote(served) -> _Unqueued:
+    backend = RemoteBackend.connect(served.url, token=served.token, timeout=60)
+    assert backend.jobs  # runs are jobs on this server
+    return _Unqueued(backend)
 
 
 @pytest.fixture(scope="module")
@@ -323,3 +339,22 @@ def test_outpainting_runs_on_the_server_square_by_square(served, tmp_path, monke
     )
     assert remote_png.shape == (picture.shape[0], picture.shape[1] + 100, 3)
     assert np.array_equal(remote_png, local_png)
+
+
+def test_a_chosen_square_and_the_detail_pass_run_on_the_server(remote, local):
+    from glide_studio.core.generation.request import StageSettings
+    from glide_studio.core.imaging.region import Region
+
+    request = demo_request(steps=3, seed=4, size=(260, 300)).with_changes(
+        use_upsampler=True,
+        upsample=StageSettings(steps="2"),
+        region=Region(left=40, top=20, size=220),
+        detail="on",
+        detail_steps="2",
+    )
+    theirs, ours = list(remote.run(request)), list(local.run(request))
+    started = theirs[0]
+    assert started == ours[0] and started.box == request.area().box
+    assert started.stages.count("detail") >= 1
+    assert [type(e) for e in theirs] == [type(e) for e in ours]
+    assert np.array_equal(theirs[-1].candidates[0].image, ours[-1].candidates[0].image)

@@ -109,6 +109,13 @@ def _plain_value(value: object) -> str:
     return str(value)
 
 
+def _thumbnail_of(image: ImagePatch) -> np.ndarray:
+    """The edited region after the edit; RGBA when the picture has transparency."""
+    if image.alpha_after is not None and image.alpha_after.min() < 255:
+        return make_thumbnail(np.dstack([image.after, image.alpha_after]))
+    return make_thumbnail(image.after)
+
+
 class Document:
     """An RGB image (plus its alpha channel if the file had one), a bool mask and the edit list."""
 
@@ -213,6 +220,9 @@ class Document:
 
     @property
     def title(self) -> str:
+        """The project's name once the work lives in a ``.glide``, else the picture's."""
+        if self.project_path is not None:
+            return self.project_path.name
         return self.path.name if self.path is not None else "Untitled"
 
     @property
@@ -333,17 +343,24 @@ class Document:
         parameters: Mapping[str, str],
         *,
         record: EditRecord | None = None,
+        alpha: np.ndarray | None = None,
     ) -> AppliedEdit | None:
         """Prepare (not apply) an edit that puts ``pixels`` (the pixels of ``box``) into the image.
 
-        Only the box is kept, shrunk to the pixels that really differ. The edit
-        also clears the mask, so that the next region starts from nothing. None
-        if it would change no pixel.
+        ``alpha``: the box's new alpha, for a picture that has an alpha channel
+        (unchanged when None). Only the box is kept, shrunk to the pixels that
+        really differ. The edit also clears the mask, so that the next region
+        starts from nothing. None if it would change no pixel.
         """
         pixels = np.asarray(pixels)
         if pixels.shape[:2] != (box.height, box.width) or box.clipped(self.width, self.height) != box:
             raise ValueError(f"the pixels ({pixels.shape[1::-1]}) do not fill {box} inside the picture")
         before = self._rgb[box.slices]
+        new_alpha = None
+        if self._alpha is not None and alpha is not None:
+            new_alpha = np.asarray(alpha, dtype=np.uint8)
+            before = np.dstack([before, self._alpha[box.slices]])
+            pixels = np.dstack([pixels, new_alpha])
         changed = changed_box(before, pixels, box) if box.width > 0 and box.height > 0 else None
         if changed is None:
             return None
@@ -351,12 +368,19 @@ class Document:
             slice(changed.top - box.top, changed.bottom - box.top),
             slice(changed.left - box.left, changed.right - box.left),
         )
+        keep_alpha = self._alpha is not None
         image = ImagePatch(
             changed,
             self._rgb[changed.slices].copy(),
-            np.array(pixels[inner], dtype=np.uint8, copy=True),
+            np.array(pixels[inner][..., :3], dtype=np.uint8, copy=True),
             before_state=self._state,
             after_state=self._next_state,
+            alpha_before=self._alpha[changed.slices].copy() if keep_alpha else None,
+            alpha_after=(
+                np.array(pixels[inner][..., 3], dtype=np.uint8, copy=True)
+                if new_alpha is not None
+                else (self._alpha[changed.slices].copy() if keep_alpha else None)
+            ),
         )
         self._next_state += 1
         mask_box = self.mask_box()
@@ -365,7 +389,7 @@ class Document:
             mask = MaskPatch.capture(
                 self._mask[mask_box.slices], np.zeros_like(self._mask[mask_box.slices]), mask_box
             )
-        return AppliedEdit(dict(parameters), image, mask, make_thumbnail(image.after), record)
+        return AppliedEdit(dict(parameters), image, mask, _thumbnail_of(image), record)
 
     def restored_edit(
         self,
@@ -376,14 +400,28 @@ class Document:
         *,
         cleared: MaskPatch | None,
         record: EditRecord | None,
+        alpha: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> AppliedEdit:
-        """An edit read back from a project file, to be applied on top of the current state."""
-        image = ImagePatch(box, before, after, before_state=self._state, after_state=self._next_state)
+        """An edit read back from a project file, to be applied on top of the current state
+        (``alpha``: the box's alpha before and after, for a picture with an alpha channel)."""
+        if alpha is None and self._alpha is not None:
+            alpha = (self._alpha[box.slices].copy(), self._alpha[box.slices].copy())
+        image = ImagePatch(
+            box,
+            before,
+            after,
+            before_state=self._state,
+            after_state=self._next_state,
+            alpha_before=alpha[0] if alpha is not None else None,
+            alpha_after=alpha[1] if alpha is not None else None,
+        )
         self._next_state += 1
-        return AppliedEdit(dict(parameters), image, cleared, make_thumbnail(after), record)
+        return AppliedEdit(dict(parameters), image, cleared, _thumbnail_of(image), record)
 
     def apply_edit(self, edit: AppliedEdit) -> None:
         self._rgb[edit.image.box.slices] = edit.image.after
+        if self._alpha is not None and edit.image.alpha_after is not None:
+            self._alpha[edit.image.box.slices] = edit.image.alpha_after
         if edit.mask is not None:
             self.apply_mask_patch(edit.mask, forward=True)
         self._edits.append(edit)
@@ -455,6 +493,20 @@ class Document:
                 picture[later.image.box.slices] = later.image.before
         return picture
 
+    def alpha_before(self, operation: AppliedEdit | CanvasExtension) -> np.ndarray | None:
+        """The alpha channel as it was just before ``operation`` (None for an opaque picture)."""
+        if self._alpha is None:
+            return None
+        if operation not in self._operations:
+            raise ValueError("that operation is not applied")
+        alpha = np.array(self._alpha, copy=True)
+        for later in reversed(self._operations[self._operations.index(operation) :]):
+            if isinstance(later, CanvasExtension):
+                alpha = crop_to(alpha, later)
+            elif later.image.alpha_before is not None:
+                alpha[later.image.box.slices] = later.image.alpha_before
+        return alpha
+
     def revert_edit(self, edit: AppliedEdit) -> None:
         """Undo ``edit``, which must be the last one applied."""
         if not self._operations or self._operations[-1] is not edit:
@@ -462,6 +514,8 @@ class Document:
         self._edits.pop()
         self._operations.pop()
         self._rgb[edit.image.box.slices] = edit.image.before
+        if self._alpha is not None and edit.image.alpha_before is not None:
+            self._alpha[edit.image.box.slices] = edit.image.alpha_before
         if edit.mask is not None:
             self.apply_mask_patch(edit.mask, forward=False)
         self._state = edit.image.before_state

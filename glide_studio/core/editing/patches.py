@@ -80,17 +80,23 @@ class MaskPatch:
 
 @dataclass(frozen=True, eq=False)
 class ImagePatch:
-    """One image change: the box, its RGB pixels before and after, and the image states it links."""
+    """One image change: the box, its RGB pixels before and after, and the image states it links.
+
+    A picture with an alpha channel also keeps the box's alpha before and after
+    (generated pixels are opaque where they were pasted)."""
 
     box: Box
     before: np.ndarray = field(repr=False)
     after: np.ndarray = field(repr=False)
     before_state: int = 0
     after_state: int = 0
+    alpha_before: np.ndarray | None = field(default=None, repr=False)
+    alpha_after: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def nbytes(self) -> int:
-        return int(self.before.nbytes + self.after.nbytes)
+        extra = sum(a.nbytes for a in (self.alpha_before, self.alpha_after) if a is not None)
+        return int(self.before.nbytes + self.after.nbytes + extra)
 
 
 @dataclass(frozen=True, eq=False)

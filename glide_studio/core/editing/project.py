@@ -41,14 +41,15 @@ from ..generation.events import Candidate
 from ..generation.request import RequestError
 from ..generation.settings_codec import request_from_settings, request_settings
 from ..imaging.files import MAX_PIXELS
-from ..imaging.region import Box
+from ..imaging.region import Box, mask_bounds
 from ..imaging.safe_write import atomic_write
 from .canvas_size import MAX_SIDE, CanvasExtension, crop_to
 from .document import Document, read_recorded_edits
 from .patches import AppliedEdit, EditRecord, MaskPatch
 from .run import Run, RunStatus
 from .session import EditingSession
-from .undo_steps import ApplyStep, ExtendStep
+from .sketch import SketchPatch
+from .undo_steps import ApplyStep, ExtendStep, MaskStep, SketchStep
 
 __all__ = [
     "FORMAT",
@@ -111,9 +112,7 @@ def _original(doc: Document) -> np.ndarray:
     operations = doc.operations
     picture = doc.picture_before(operations[0]) if operations else np.array(doc.rgb, copy=True)
     if doc.alpha is not None:
-        alpha = np.asarray(doc.alpha)
-        for ext in reversed([op for op in operations if isinstance(op, CanvasExtension)]):
-            alpha = crop_to(alpha, ext)
+        alpha = doc.alpha_before(operations[0]) if operations else np.array(doc.alpha, copy=True)
         picture = np.dstack([picture, alpha])
     return picture
 
@@ -160,13 +159,22 @@ class ProjectSnapshot:
 
 def _edit_entry(layers: list[tuple[str, np.ndarray]], k: int, edit: AppliedEdit) -> dict[str, Any]:
     stem = f"edits/{k:04d}"
-    layers += [(f"{stem}-before.png", edit.image.before), (f"{stem}-after.png", edit.image.after)]
+    image = edit.image
+    alpha = image.alpha_before is not None and image.alpha_after is not None
+    if alpha:  # the box's alpha before and after ride along as RGBA layers
+        assert image.alpha_before is not None and image.alpha_after is not None
+        before = np.dstack([image.before, image.alpha_before])
+        after = np.dstack([image.after, image.alpha_after])
+    else:
+        before, after = image.before, image.after
+    layers += [(f"{stem}-before.png", before), (f"{stem}-after.png", after)]
     entry: dict[str, Any] = {
         "kind": "edit",
         "box": _box_list(edit.image.box),
         "parameters": edit.parameters,
         "record": edit.record.to_json() if edit.record is not None else None,
         "cleared": None,
+        "alpha": alpha,
     }
     if edit.mask is not None:
         layers.append((f"{stem}-cleared.png", edit.mask.before))
@@ -227,6 +235,8 @@ def snapshot_project(session: EditingSession, *, include_candidates: bool = True
         "sketch": sketched,
         "deep": deep is not None,
         "run": _run_entry(layers, session.run) if include_candidates else None,
+        "edge_softness": session.edge_softness,
+        "keep_transparency": session.keep_transparency,
     }
     return ProjectSnapshot(tuple(layers), manifest)
 
@@ -446,8 +456,13 @@ def _read_edit(zf: zipfile.ZipFile, k: int, entry: dict[str, Any], doc: Document
     what = f"edit {k + 1}"
     box = _inside(_box(entry.get("box"), f"{what}'s box"), doc, f"{what}'s box")
     size = (box.width, box.height)
-    before = _read_png(zf, f"{stem}-before.png", size, mode="RGB")
-    after = _read_png(zf, f"{stem}-after.png", size, mode="RGB")
+    with_alpha = entry.get("alpha") is True and doc.alpha is not None
+    before = _read_png(zf, f"{stem}-before.png", size, mode="RGBA" if with_alpha else "RGB")
+    after = _read_png(zf, f"{stem}-after.png", size, mode="RGBA" if with_alpha else "RGB")
+    alpha = None
+    if with_alpha:
+        alpha = (before[..., 3].copy(), after[..., 3].copy())
+        before, after = np.ascontiguousarray(before[..., :3]), np.ascontiguousarray(after[..., :3])
     mask = None
     if entry.get("cleared") is not None:
         cleared_box = _inside(_box(entry["cleared"], f"{what}'s mask box"), doc, f"{what}'s mask box")
@@ -463,7 +478,20 @@ def _read_edit(zf: zipfile.ZipFile, k: int, entry: dict[str, Any], doc: Document
         except ValueError:
             record = None  # the edit itself is intact: only its regeneration record is lost
     parameters = {str(key): str(value) for key, value in _table(entry.get("parameters", {}), what).items()}
-    return doc.restored_edit(box, before, after, parameters, cleared=mask, record=record)
+    return doc.restored_edit(box, before, after, parameters, cleared=mask, record=record, alpha=alpha)
+
+
+def _push_mask(session: EditingSession, box: Box | None, edit: AppliedEdit, label: str) -> None:
+    """Paint the mask an edit cleared as its own undo step before the edit, as it was painted live:
+    going back past the edit then shows exactly that edit's mask, not every later one piled up."""
+    if box is None or edit.mask is None:
+        return
+    doc = session.document
+    before = doc.mask_snapshot()
+    doc.paint(box, edit.mask.before, True)
+    patch = doc.capture_mask_change(before, box)
+    if patch is not None:
+        session.history.push(MaskStep(patch, label))
 
 
 def _read_extension(entry: dict[str, Any], doc: Document) -> CanvasExtension:
@@ -613,6 +641,7 @@ def _session_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> 
             session.history.push(ExtendStep(ext))
             continue
         edit = _read_edit(zf, k, entry, doc)
+        _push_mask(session, edit.mask.box if edit.mask is not None else None, edit, f"Mask of edit {k + 1}")
         session.apply_edit(edit, forward=True)
         session.history.push(ApplyStep(edit, None))
     if (doc.width, doc.height) != size:
@@ -623,17 +652,29 @@ def _session_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> 
         mask = _read_png(zf, "mask.png", size)
         if mask.ndim != 2:
             raise _Damaged("mask.png is not a one-channel picture")
+        before = doc.mask_snapshot()
         doc.paint(doc.bounds, mask.astype(bool), True)
+        painted = doc.capture_mask_change(before, doc.bounds)
+        if painted is not None:  # its own step: going back in History takes it away again
+            session.history.push(MaskStep(painted, "Mask"))
     if manifest.get("sketch"):
         colours = _read_png(zf, "sketch.png", size, mode="RGB")
         painted = _read_png(zf, "sketch-painted.png", size)
         if painted.ndim != 2:
             raise _Damaged("sketch-painted.png is not a one-channel picture")
-        doc.sketch_layer().put(doc.bounds, (colours, painted.astype(bool)))
+        layer = doc.sketch_layer()
+        box = mask_bounds(painted.astype(bool))
+        if box is not None:  # its own step, so going back in History takes it away again
+            before = layer.region(box)
+            layer.put(doc.bounds, (colours, painted.astype(bool)))
+            patch = SketchPatch(box, before, layer.region(box))
+            session.history.push(SketchStep(patch, None, "Colour sketch"))
     if manifest.get("run"):
         session.run = _read_run(zf, _table(manifest["run"], "the pending run"), doc)
     prompt = manifest.get("prompt", "")
     session.prompt = prompt if isinstance(prompt, str) else ""
+    session.edge_softness = _int(manifest.get("edge_softness", 0), "the soft edge", high=256)
+    session.keep_transparency = manifest.get("keep_transparency") is True
     doc.saved_state = doc.image_state
     doc.project_path = path
     return session

@@ -12,23 +12,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
-from ..generation.backend import BackendInfo
+from ..generation.backend import UPSAMPLE, BackendInfo
 from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
 from ..generation.request import INPAINT, OUTPAINT, EditRequest
 from ..generation.settings import GenerationSettings
 from ..generation.settings_codec import request_from_settings, request_settings
-from ..imaging.region import Box
+from ..imaging.mask_ops import soft_inside, soften_edge
+from ..imaging.region import Box, Region, ResolvedRegion, resolve_region
+from ..imaging.transparency import coverage, feather_radius, paste_over
 from .canvas_size import CanvasExtension
 from .document import Document
-from .patches import AppliedEdit, EditRecord, MaskPatch
+from .patches import AppliedEdit, EditRecord, MaskPatch, changed_box
 from .run import Run, RunStatus
 from .run_check import RunCheck, check_run, run_warnings
 from .sketch import SketchPatch
 from .undo import UndoHistory
-from .undo_steps import ApplyStep, ExtendStep, InvertMaskStep, MaskStep, SketchStep, UndoStep
+from .undo_steps import (
+    ApplyStep,
+    EdgeSoftnessStep,
+    ExtendStep,
+    InvertMaskStep,
+    MaskStep,
+    SketchStep,
+    UndoStep,
+)
 
 __all__ = ["Change", "ChangeKind", "EditingSession", "SessionError", "StaleCandidatesError"]
 
@@ -51,6 +62,8 @@ class ChangeKind(Enum):
     SKETCH = "sketch"
     CANVAS = "canvas"
     """The picture's size changed: everything showing it must be rebuilt."""
+    REGION = "region"
+    """The generation area was moved, resized or set back to automatic."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +82,17 @@ class EditingSession:
         self.history = UndoHistory(limit=undo_limit)
         self.run: Run | None = None
         self.prompt = ""
+        self.region: Region | None = None
+        """The generation area the user chose; None: automatic (follows the mask)."""
         self.revision = 0
         """Bumped by every change worth autosaving."""
+        self.keep_transparency = False
+        """For cut-outs: generated pixels keep the picture's alpha instead of becoming opaque."""
+        self.edge_softness = 0
+        """The mask's feather in pixels: the result fades into the picture over this band inside
+        the mask's edge (0: the pipeline's own narrow seam blend only)."""
+        self._pixels_cache: dict[int, tuple[Candidate, tuple[bool, int, int], Any]] = {}
+        """``candidate_pixels`` per candidate (preview, thumbnails and Apply ask for the same)."""
         self._listeners: list[Listener] = []
 
     # -- observing ------------------------------------------------------------------------
@@ -127,6 +149,22 @@ class EditingSession:
             self.prompt = prompt
             self._notify(ChangeKind.PROMPT)
 
+    def set_region(self, region: Region | None) -> None:
+        """Choose the square the model sees (None: automatic again)."""
+        if region != self.region:
+            self.region = region
+            self._notify(ChangeKind.REGION, content=False)
+
+    def area(self, *, context: float = 1.0, min_side: int = 64) -> ResolvedRegion | None:
+        """The square the next run would use (with what was changed from the chosen one);
+        None while the mask is empty or the choice cannot be used."""
+        if self.document.mask_box() is None:
+            return None
+        try:
+            return resolve_region(self.document.mask, region=self.region, context=context, min_side=min_side)
+        except ValueError:
+            return None
+
     def mark_saved(self) -> None:
         self._notify(ChangeKind.SAVED, content=False)
 
@@ -155,6 +193,36 @@ class EditingSession:
         self.invert_mask_now()
         self._push(InvertMaskStep())
 
+    def set_mask(self, mask: np.ndarray, label: str) -> bool:
+        """Replace the mask (grow, shrink, magic wand, a recorded edit's mask) as one undo step;
+        False when nothing would change."""
+        doc = self.document
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != doc.mask.shape:
+            size = f"{mask.shape[1]}×{mask.shape[0]}"
+            raise SessionError(f"The mask is {size}, the picture {doc.width}×{doc.height}.")
+        box = changed_box(doc.mask, mask, doc.bounds)
+        if box is None:
+            return False
+        patch = MaskPatch.capture(doc.mask[box.slices], mask[box.slices], box)
+        assert patch is not None
+        self.push_mask_patch(patch, label, applied=False)
+        return True
+
+    def set_edge_softness(self, pixels: int) -> None:
+        """The mask's soft edge in pixels (0 to 256), as one undo step."""
+        pixels = int(pixels)
+        if not 0 <= pixels <= 256:
+            raise SessionError(f"A soft edge is 0 to 256 pixels wide, not {pixels}.")
+        if pixels != self.edge_softness:
+            before = self.edge_softness
+            self.set_edge_softness_now(pixels)
+            self._push(EdgeSoftnessStep(before, pixels))
+
+    def set_edge_softness_now(self, pixels: int) -> None:
+        self.edge_softness = pixels
+        self._notify(ChangeKind.RUN)  # the pending candidates are shown with the new edge
+
     # -- canvas size ----------------------------------------------------------------------------
 
     def extend_canvas(self, *, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0) -> None:
@@ -172,17 +240,21 @@ class EditingSession:
             self.document.extend(extension)
         else:
             self.document.unextend(extension)
+        self.region = None  # the chosen square belonged to the old canvas
         self._notify(ChangeKind.CANVAS)
 
     # -- sketch -------------------------------------------------------------------------------
 
-    def paint_sketch(self, box: Box, where: np.ndarray, colour: tuple[int, int, int]) -> None:
+    def paint_sketch(
+        self, box: Box, where: np.ndarray, colour: tuple[int, int, int], weight: np.ndarray | None = None
+    ) -> None:
         """Part of a colour stroke: the colour, and the mask under it (the stroke's undo step comes
-        with ``push_sketch_change``)."""
+        with ``push_sketch_change``). ``weight``: a soft brush's strength per pixel (0..1)."""
         box = box.clipped(self.document.width, self.document.height)
         if box.width <= 0 or box.height <= 0:
             return
-        self.document.sketch_layer().paint(box, where, colour)
+        picture = None if weight is None else self.document.rgb[box.slices]
+        self.document.sketch_layer().paint(box, where, colour, weight=weight, picture=picture)
         self.document.paint(box, where, True)
         self._notify(ChangeKind.SKETCH, box)
         self._notify(ChangeKind.MASK, box)
@@ -213,7 +285,8 @@ class EditingSession:
         after the canvas grew, the run fills the new area square by square (outpainting)."""
         doc = self.document
         kind = OUTPAINT if self.just_extended else INPAINT
-        return settings.request(doc.rgb, doc.mask, sketch=doc.sketch_image(), kind=kind)
+        region = self.region if kind == INPAINT else None
+        return settings.request(doc.rgb, doc.mask, sketch=doc.sketch_image(), kind=kind, region=region)
 
     def run_warnings(self, request: EditRequest, info: BackendInfo | None) -> tuple[str, ...]:
         """What to tell the user about a run that starts anyway (thin strokes, who draws it)."""
@@ -290,8 +363,9 @@ class EditingSession:
         cand = run.candidate(run.selected if index is None else index)
         if cand is None:
             raise SessionError("That candidate has not arrived.")
+        pixels, alpha = self.candidate_pixels(cand)
         edit = self.document.make_edit(
-            cand.patch, cand.box, self._parameters(run, cand), record=self._record(run, cand)
+            pixels, cand.box, self._parameters(run, cand), record=self._record(run, cand), alpha=alpha
         )
         if edit is None:
             self.set_run(None)
@@ -304,10 +378,50 @@ class EditingSession:
         self._push(ApplyStep(edit, run, sketch))
         return edit
 
+    def candidate_pixels(self, cand: Candidate) -> tuple[np.ndarray, np.ndarray | None]:
+        """What applying ``cand`` puts into its box: RGB, and the new alpha for a picture with one.
+
+        The preview shows exactly this. Generated pixels are laid over the picture
+        with the feathered mask as their weight, so they are opaque in the hole even
+        where the picture was transparent (unless transparency is kept for cut-outs).
+        """
+        run = self.run
+        doc = self.document
+        if run is None or (doc.alpha is None and self.edge_softness <= 0):
+            return np.asarray(cand.patch), None
+        key = (self.keep_transparency, self.edge_softness, doc.image_state)
+        cached = self._pixels_cache.get(id(cand))
+        if cached is not None and cached[0] is cand and cached[1] == key:
+            return cached[2]
+        result = self._blend_candidate(run, cand)
+        if len(self._pixels_cache) > 16:
+            self._pixels_cache.clear()
+        self._pixels_cache[id(cand)] = (cand, key, result)
+        return result
+
+    def _blend_candidate(self, run: Run, cand: Candidate) -> tuple[np.ndarray, np.ndarray | None]:
+        doc = self.document
+        mask = np.asarray(run.request.mask)
+        original = np.asarray(run.request.image)[cand.box.slices]
+        pixels = np.asarray(cand.patch)
+        if self.edge_softness > 0:
+            pixels = soften_edge(original, pixels, mask, cand.box, self.edge_softness)
+        if doc.alpha is None or self.keep_transparency or doc.alpha.shape != mask.shape:
+            return pixels, None
+        upsampled = run.started is not None and UPSAMPLE in run.started.stages
+        region = run.box if run.box is not None else cand.box
+        weight = coverage(mask, cand.box, feather_radius(region, 256 if upsampled else 64))
+        if self.edge_softness > 0:
+            weight = weight * soft_inside(mask, cand.box, self.edge_softness)
+        return paste_over(original, np.asarray(doc.alpha)[cand.box.slices], pixels, weight)
+
     @staticmethod
     def _parameters(run: Run, cand: Candidate) -> dict[str, str]:
-        upsampled = "upsample" in run.started.stages if run.started is not None else None
-        parameters = {**run.request.describe(upsampled=upsampled), "seed": str(cand.seed), "candidates": "1"}
+        stages = run.started.stages if run.started is not None else None
+        upsampled = "upsample" in stages if stages is not None else None
+        detailed = "detail" in stages if stages is not None else None
+        described = run.request.describe(upsampled=upsampled, detailed=detailed)
+        parameters = {**described, "seed": str(cand.seed), "candidates": "1"}
         if run.model:
             parameters["model"] = run.model
         return parameters

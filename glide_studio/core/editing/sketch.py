@@ -40,9 +40,26 @@ class SketchLayer:
     def bounds(self) -> Box | None:
         return mask_bounds(self.painted)
 
-    def paint(self, box: Box, where: np.ndarray, colour: tuple[int, int, int]) -> None:
+    def paint(
+        self,
+        box: Box,
+        where: np.ndarray,
+        colour: tuple[int, int, int],
+        *,
+        weight: np.ndarray | None = None,
+        picture: np.ndarray | None = None,
+    ) -> None:
+        """Paint ``colour`` where ``where``; with ``weight`` (0..1, a soft brush) blended into what
+        is there: the sketch's colour, or ``picture``'s (the pixels of ``box``) where none yet."""
         where = where[: box.height, : box.width]
-        self.colours[box.slices][where] = colour
+        if weight is None or picture is None:
+            self.colours[box.slices][where] = colour
+        else:
+            painted = self.painted[box.slices]
+            under = np.where(painted[..., None], self.colours[box.slices], picture).astype(np.float32)
+            w = np.clip(weight[: box.height, : box.width], 0, 1)[..., None]
+            blended = np.round(under + w * (np.asarray(colour, np.float32) - under)).astype(np.uint8)
+            self.colours[box.slices][where] = blended[where]
         self.painted[box.slices][where] = True
 
     def region(self, box: Box) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from .sketch import SketchPatch
 
 __all__ = [
     "ApplyStep",
+    "EdgeSoftnessStep",
     "ExtendStep",
     "InvertMaskStep",
     "MaskStep",
@@ -41,6 +42,8 @@ class StepTarget(Protocol):
     def invert_mask_now(self) -> None: ...
 
     def resize(self, extension: CanvasExtension, *, forward: bool) -> None: ...
+
+    def set_edge_softness_now(self, pixels: int) -> None: ...
 
     def apply_edit(self, edit: AppliedEdit, *, forward: bool) -> None: ...
 
@@ -94,6 +97,20 @@ class SketchStep:
         target.apply_sketch_patch(self.sketch, forward=True)
         if self.mask is not None:
             target.apply_mask_patch(self.mask, forward=True)
+
+
+class EdgeSoftnessStep:
+    """The mask's soft edge (feather) changed: the old and new width in pixels."""
+
+    def __init__(self, before: int, after: int) -> None:
+        self.before, self.after = before, after
+        self.label = f"Soft edge {after} px"
+
+    def undo(self, target: StepTarget) -> None:
+        target.set_edge_softness_now(self.before)
+
+    def redo(self, target: StepTarget) -> None:
+        target.set_edge_softness_now(self.after)
 
 
 class ExtendStep:

@@ -69,6 +69,9 @@ class BackendInfo:
     """Torch CPU threads the local models use (None for a server)."""
     version: str = ""
     """The server program's version (empty for this computer)."""
+    auto_detail: bool = False
+    """Whether ``detail="auto"`` runs the detail pass on an enlarged square (on a GPU, and with
+    the demo models; on a CPU the released models' tiles take minutes, so the user decides)."""
 
     def stages(self, *, use_upsampler: bool) -> tuple[str, ...]:
         """The stages a request runs: the upsampler only when asked for and loaded."""

@@ -1,6 +1,7 @@
 """What a running edit reports: a plain-data stream the CLI prints and the UI draws.
 
-Order: ``Started``, then for each stage its ``Preview`` events (one per
+Order: a server's run may first say where it waits (``Queued``, repeated as
+its place changes); then ``Started``, then for each stage its ``Preview`` events (one per
 sampling step), then one ``Candidate`` per result, then ``Finished``. A run
 that makes its candidates in turn (large models on a CPU; outpainting) repeats
 the stages once per candidate, ``Started`` lists every repetition, and each
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..imaging.region import Box
 
-__all__ = ["Cancelled", "Candidate", "Event", "Failed", "Finished", "Preview", "Started"]
+__all__ = ["Cancelled", "Candidate", "Event", "Failed", "Finished", "Preview", "Queued", "Started"]
 
 
 @dataclass(frozen=True)
@@ -117,4 +118,12 @@ class Failed:
     message: str
 
 
-Event = Started | Preview | Candidate | Finished | Cancelled | Failed
+@dataclass(frozen=True)
+class Queued:
+    """A server's run still waits for a free model; ``position`` is its place in the queue
+    (1: it starts next). Sent again whenever it moves; only a server's runs have it."""
+
+    position: int
+
+
+Event = Queued | Started | Preview | Candidate | Finished | Cancelled | Failed

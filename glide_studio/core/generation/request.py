@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from ..imaging.region import MAX_CONTEXT, Region, ResolvedRegion, resolve_region
 from .respacing import ScheduleError, space_timesteps
 
 __all__ = [
+    "DETAIL_CHOICES",
     "INPAINT",
     "OUTPAINT",
     "REQUEST_KINDS",
@@ -28,6 +30,10 @@ SAMPLERS = ("ancestral", "ddim", "dpm++2m")
 """Sampler names a stage accepts (``diffusion.SAMPLER_NAMES``; kept here so requests need no torch)."""
 
 MAX_CANDIDATES = 16
+
+DETAIL_CHOICES = ("off", "auto", "on")
+"""The detail pass: never; when the square is enlarged enough and the hardware is fast
+enough (the backend decides); whenever the square is larger than the last stage's output."""
 
 INPAINT, OUTPAINT = "inpaint", "outpaint"
 REQUEST_KINDS = (INPAINT, OUTPAINT)
@@ -93,6 +99,15 @@ class EditRequest:
     """``inpaint``: regenerate the mask within one square around it (drawn whole by the
     text-to-image models when nothing in the square is known); ``outpaint``: the mask is a
     grown canvas's new area, filled square by square, each next to the most known picture."""
+    region: Region | None = None
+    """The square the model sees, chosen by the user; None: the automatic square."""
+    context: float = 1.0
+    """The automatic square's surroundings, as a multiple of the mask's size (1: the mask
+    spans about half the square)."""
+    detail: str = "off"
+    """``off``, ``auto`` or ``on``: a tiled pass of the upsampler up to the photo's resolution."""
+    detail_steps: str = "10"
+    """The detail pass's respacing per tile (with the upsampler's sampler)."""
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image)
@@ -123,6 +138,7 @@ class EditRequest:
         self._check_toolbox(image)
         object.__setattr__(self, "image", _frozen_array(image))
         object.__setattr__(self, "mask", _frozen_array(mask))
+        self._check_area()
 
     def _check_toolbox(self, image: np.ndarray) -> None:
         """Validate the sketch, its strength and CLIP guidance (defaults: all unused)."""
@@ -147,6 +163,34 @@ class EditRequest:
                 "take it: choose the ancestral sampler (or the release preset)"
             )
 
+    def _check_area(self) -> None:
+        """Validate the generation area and the detail pass (all defaults: today's square, no pass)."""
+        if self.region is not None and not isinstance(self.region, Region):
+            raise RequestError(f"the generation area must be a Region, got {self.region!r}")
+        if isinstance(self.context, bool) or not isinstance(self.context, (int, float)):
+            raise RequestError(f"context must be a number, got {self.context!r}")
+        if not 0 < self.context <= MAX_CONTEXT:
+            raise RequestError(
+                f"context must be above 0 and at most {MAX_CONTEXT:g} (times the mask's size), "
+                f"got {self.context:g}"
+            )
+        if self.detail not in DETAIL_CHOICES:
+            raise RequestError(f"detail must be one of {', '.join(DETAIL_CHOICES)}, got {self.detail!r}")
+        object.__setattr__(self, "detail_steps", str(self.detail_steps).strip())
+        try:
+            space_timesteps(1000, self.detail_steps)
+        except ScheduleError as exc:
+            raise RequestError(f"bad detail step setting {self.detail_steps!r}: {exc}") from None
+        if self.region is not None:
+            self.area()  # a square wholly outside the picture is refused here, not mid-run
+
+    def area(self, *, min_side: int = 64) -> ResolvedRegion:
+        """The square the model sees (the chosen region made valid, or the automatic one)."""
+        try:
+            return resolve_region(self.mask, region=self.region, context=self.context, min_side=min_side)
+        except ValueError as exc:
+            raise RequestError(str(exc)) from None
+
     @property
     def seeds(self) -> tuple[int, ...]:
         """One seed per candidate; candidate k alone is ``with_seed(seeds[k], candidates=1)``."""
@@ -155,11 +199,12 @@ class EditRequest:
     def with_changes(self, **changes: Any) -> EditRequest:
         return replace(self, **changes)
 
-    def describe(self, *, upsampled: bool | None = None) -> dict[str, str]:
+    def describe(self, *, upsampled: bool | None = None, detailed: bool | None = None) -> dict[str, str]:
         """The parameters worth recording beside a result (PNG text chunks, history).
 
-        ``upsampled`` says whether the upsampler really ran (the pipeline's
-        stages); a stage that did not run is never recorded. None: as requested.
+        ``upsampled`` and ``detailed`` say whether the upsampler and the detail pass
+        really ran (the pipeline's stages); a stage that did not run is never
+        recorded. None: as requested.
         """
         info = {
             "prompt": self.prompt,
@@ -180,4 +225,10 @@ class EditRequest:
             info["sketch_strength"] = f"{self.strength:g}"
         if self.kind != INPAINT:
             info["mode"] = self.kind
+        if self.region is not None:
+            info["region"] = str(self.region)
+        elif self.context != 1.0:
+            info["context"] = f"{self.context:g}"
+        if self.detail == "on" if detailed is None else detailed:
+            info["detail_steps"] = self.detail_steps
         return info

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..imaging.region import Region
 from .backend import Preparation
 from .request import INPAINT, EditRequest, StageSettings
 
@@ -31,6 +32,12 @@ class GenerationSettings:
     use_upsampler: bool = True
     candidates: int = 1
     seed: int = 0
+    context: float = 1.0
+    """How much of the picture around the mask the automatic square shows (× the mask's size)."""
+    detail: str = "auto"
+    """The detail pass: ``off``, ``auto`` (when the square is enlarged and the hardware is fast
+    enough) or ``on``."""
+    detail_steps: str = "10"
 
     def preparation(self) -> Preparation:
         """What a backend can do ahead of a run with these settings."""
@@ -43,7 +50,13 @@ class GenerationSettings:
         )
 
     def request(
-        self, image: np.ndarray, mask: np.ndarray, *, sketch: np.ndarray | None = None, kind: str = INPAINT
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        *,
+        sketch: np.ndarray | None = None,
+        kind: str = INPAINT,
+        region: Region | None = None,
     ) -> EditRequest:
         """The whole request for this picture (raises ``RequestError``)."""
         return EditRequest(
@@ -60,4 +73,8 @@ class GenerationSettings:
             strength=self.strength,
             clip_guidance=self.clip_guidance,
             kind=kind,
+            region=region,
+            context=self.context,
+            detail=self.detail,
+            detail_steps=self.detail_steps,
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..imaging.region import Region
 from .request import EditRequest, RequestError, StageSettings
 
 __all__ = ["ARRAY_FIELDS", "request_from_settings", "request_settings"]
@@ -35,10 +36,24 @@ def request_settings(request: EditRequest) -> dict[str, Any]:
         value = getattr(request, f.name)
         if isinstance(value, StageSettings):
             value = {"sampler": value.sampler, "steps": value.steps}
+        elif isinstance(value, Region):
+            value = {"left": value.left, "top": value.top, "size": value.size}
         elif value is not None and not isinstance(value, str | int | float | bool):
             raise TypeError(f"request field {f.name!r} holds {type(value).__name__}, which has no JSON form")
         out[f.name] = value
     return out
+
+
+def _region(value: Any) -> Region | None:
+    """A recorded generation area: null (automatic) or {left, top, size}."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"left", "top", "size"}:
+        raise RequestError("the recorded generation area must be left, top and size")
+    try:
+        return Region(left=value["left"], top=value["top"], size=value["size"])
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
 
 
 def request_from_settings(
@@ -53,6 +68,9 @@ def request_from_settings(
         )
     values: dict[str, Any] = {}
     for name, value in settings.items():
+        if name == "region":
+            values[name] = _region(value)
+            continue
         default = (
             fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
         )

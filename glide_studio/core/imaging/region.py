@@ -11,7 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Box", "covers_square", "mask_bounds", "region_of_interest"]
+__all__ = [
+    "Box",
+    "Region",
+    "ResolvedRegion",
+    "covers_square",
+    "mask_bounds",
+    "region_of_interest",
+    "resolve_region",
+]
+
+MAX_CONTEXT = 20.0
+"""The largest context multiple: beyond it the mask would be a speck in the model's square."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,47 @@ class Box:
 
     def grown(self, margin: int) -> Box:
         return Box(self.left - margin, self.top - margin, self.right + margin, self.bottom + margin)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Region:
+    """A square the user chose for the model to see: ``size`` pixels from (``left``, ``top``).
+
+    Part of the request (recorded in files, sent to servers), so it is plain integers.
+    """
+
+    left: int
+    top: int
+    size: int
+
+    def __post_init__(self) -> None:
+        for name in ("left", "top", "size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"the generation area's {name} must be a whole number, got {value!r}")
+            if abs(value) > 1 << 20:
+                raise ValueError(f"the generation area's {name} ({value}) is beyond any picture")
+        if self.size < 1:
+            raise ValueError(f"the generation area's size must be at least 1 pixel, got {self.size}")
+
+    @property
+    def box(self) -> Box:
+        return Box(self.left, self.top, self.left + self.size, self.top + self.size)
+
+    @classmethod
+    def parse(cls, text: str) -> Region:
+        """``"LEFT,TOP,SIZE"`` (the command line's and the records' form)."""
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != 3:
+            raise ValueError(f"a generation area is LEFT,TOP,SIZE in pixels, got {text!r}")
+        try:
+            left, top, size = (int(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"a generation area is LEFT,TOP,SIZE in whole pixels, got {text!r}") from None
+        return cls(left=left, top=top, size=size)
+
+    def __str__(self) -> str:
+        return f"{self.left},{self.top},{self.size}"
 
 
 def mask_bounds(mask: np.ndarray) -> Box | None:
@@ -89,12 +141,81 @@ def region_of_interest(
     return Box(left, top, left + side, top + side)
 
 
-def covers_square(mask: np.ndarray) -> bool:
-    """True when nothing in the model's square is known, so text-to-image can draw it all
-    (a blank canvas, or a mask over the whole square)."""
+@dataclass(frozen=True)
+class ResolvedRegion:
+    """The square the model will see, and what was changed from what the user asked for."""
+
+    box: Box
+    notes: tuple[str, ...] = ()
+    """Sentences for the user: how the chosen square was grown or moved, and why."""
+    automatic: bool = True
+
+    def enlargement(self, output_resolution: int) -> float:
+        """How many photo pixels one pixel of the last stage's output covers."""
+        return self.box.width / output_resolution
+
+
+def _shift_inside(start: int, side: int, limit: int) -> int:
+    if side >= limit:
+        return min(max(start, limit - side), 0)
+    return min(max(start, 0), limit - side)
+
+
+def resolve_region(
+    mask: np.ndarray,
+    *,
+    region: Region | None = None,
+    context: float = 1.0,
+    min_side: int = 64,
+) -> ResolvedRegion:
+    """The square for a run: the user's ``region`` made valid, or the automatic one.
+
+    A chosen square is grown to hold the whole mask and to be at least ``min_side``
+    (the model's input), and moved inside the picture where it fits; each change
+    is told in ``notes``. Raises ``ValueError`` (with a message for the user) for
+    an empty mask, a square wholly outside the picture, or a context out of range.
+    """
+    height, width = mask.shape
+    bounds = mask_bounds(mask)
+    if bounds is None:
+        raise ValueError("the mask is empty: paint the region to regenerate first")
+    if not 0 < context <= MAX_CONTEXT:
+        raise ValueError(f"context must be above 0 and at most {MAX_CONTEXT:g} (times the mask's size)")
+    if region is None:
+        return ResolvedRegion(region_of_interest(bounds, width, height, context=context, min_side=min_side))
+    box = region.box
+    if box.right <= 0 or box.bottom <= 0 or box.left >= width or box.top >= height:
+        raise ValueError(
+            f"the generation area {region.size}×{region.size} at ({region.left}, {region.top}) lies "
+            f"outside the {width}×{height} picture"
+        )
+    notes = []
+    side = region.size
+    need = max(bounds.width, bounds.height)
+    floor = min(min_side, max(width, height))
+    if side < max(need, floor):
+        why = "to hold the whole mask" if need >= floor else "the model's input size"
+        notes.append(f"the generation area was grown from {side} to {max(need, floor)} px ({why})")
+        side = max(need, floor)
+    # Keep the user's corner where possible; grown squares still hold the mask.
+    left = min(max(box.left, bounds.right - side), bounds.left)
+    top = min(max(box.top, bounds.bottom - side), bounds.top)
+    moved_left, moved_top = _shift_inside(left, side, width), _shift_inside(top, side, height)
+    if (moved_left, moved_top) != (left, top) and moved_left <= bounds.left and moved_top <= bounds.top:
+        left, top = moved_left, moved_top
+        if (left, top) != (box.left, box.top) and not notes:
+            notes.append("the generation area was moved inside the picture")
+    return ResolvedRegion(Box(left, top, left + side, top + side), tuple(notes), automatic=False)
+
+
+def covers_square(mask: np.ndarray, box: Box | None = None) -> bool:
+    """True when nothing in the model's square (``box``, else the automatic one) is known,
+    so text-to-image can draw it all (a blank canvas, or a mask over the whole square)."""
     height, width = mask.shape
     bounds = mask_bounds(mask)
     if bounds is None:
         return False
-    box = region_of_interest(bounds, width, height).clipped(width, height)
+    if box is None:
+        box = region_of_interest(bounds, width, height)
+    box = box.clipped(width, height)
     return bool(np.all(mask[box.slices]))

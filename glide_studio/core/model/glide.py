@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +82,16 @@ def _never() -> None:
     return None
 
 
+class StepReplay(Protocol):
+    """Replays captured steps (``runtime.step_graphs.StepGraphs``); None where none fits."""
+
+    def run(self, x: Tensor, t: Tensor, cond: Conditioning) -> Tensor | None: ...
+
+
 class GlideModel(nn.Module):
+    step_graphs: StepReplay | None = None
+    """Set on CUDA models by ``runtime.step_graphs.install_step_graphs``."""
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         config.validate()
@@ -275,7 +285,26 @@ class GlideModel(nn.Module):
 
         ``between_blocks`` is called before each of the UNet's blocks; raising there
         stops the step (a run's cancel check: a slow step stops within one block's time).
+        With ``step_graphs`` (CUDA, ``runtime.step_graphs``) a step whose shapes were
+        captured is replayed from its graph, the check called once before it.
         """
+        graphs = self.step_graphs
+        if graphs is not None:
+            (between_blocks or _never)()
+            out = graphs.run(x, timesteps, cond)
+            if out is not None:
+                return out
+        return self.denoise_eager(x, timesteps, cond, between_blocks=between_blocks)
+
+    def denoise_eager(
+        self,
+        x: Tensor,
+        timesteps: Tensor,
+        cond: Conditioning,
+        *,
+        between_blocks: Callable[[], None] | None = None,
+    ) -> Tensor:
+        """``denoise`` kernel by kernel (what graphs capture, and where they do not fit)."""
         check = between_blocks or _never
         emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(self.dtype))
         emb = emb + cond.text.proj.to(emb.dtype)

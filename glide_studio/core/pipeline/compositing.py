@@ -69,6 +69,25 @@ class RegionPlan:
         blended = original + alpha * (up[:, rows, cols] - original)
         return blended.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
+    def composite_canvas(self, image: np.ndarray, canvas: np.ndarray) -> np.ndarray:
+        """Like ``composite_patch`` for a result already at the square's size (S, S, 3) uint8
+        (the detail pass's), blended through the same feathered mask."""
+        c = self.changed
+        rows = slice(c.top - self.box.top, c.bottom - self.box.top)
+        cols = slice(c.left - self.box.left, c.right - self.box.left)
+        original = np.asarray(image[c.slices], dtype=np.float32)
+        alpha = self.alpha[0, 0, rows, cols].numpy()[..., None]
+        blended = original + alpha * (canvas[rows, cols].astype(np.float32) - original)
+        return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+    def inside(self, mask: np.ndarray) -> np.ndarray:
+        """The mask cut to the square (S, S) bool, False where the square overhangs the picture."""
+        return np.asarray(_crop_padded(mask, self.box, fill_mode="constant"), dtype=bool)
+
+    def crop_pixels(self, image: np.ndarray) -> np.ndarray:
+        """The square's pixels as uint8 (S, S, 3), edges repeated where it overhangs."""
+        return np.ascontiguousarray(_crop_padded(image, self.box, fill_mode="edge"))
+
     def composite(self, image: np.ndarray, result: Tensor) -> np.ndarray:
         """A copy of the whole image with one result blended in."""
         out = image.copy()
@@ -88,8 +107,11 @@ def _crop_padded(array: np.ndarray, box: Box, *, fill_mode: str, **pad_kwargs: o
     return np.pad(part, pad, mode=fill_mode, **pad_kwargs)  # type: ignore[call-overload]
 
 
-def plan_region(image: np.ndarray, mask: np.ndarray, *, output_resolution: int) -> RegionPlan:
-    """Choose the square around the mask and prepare the crop, masks and feathering.
+def plan_region(
+    image: np.ndarray, mask: np.ndarray, *, output_resolution: int, box: Box | None = None
+) -> RegionPlan:
+    """Prepare the crop, masks and feathering for the square ``box`` (the request's
+    ``area()``; None: the automatic square around the mask).
 
     ``output_resolution`` is the last stage's size (e.g. 256): the feather band
     spans about two of its pixels, so that the seam is hidden at any zoom.
@@ -98,7 +120,8 @@ def plan_region(image: np.ndarray, mask: np.ndarray, *, output_resolution: int) 
     mask_box = mask_bounds(mask)
     if mask_box is None:
         raise ValueError("the mask is empty")
-    box = region_of_interest(mask_box, width, height)
+    if box is None:
+        box = region_of_interest(mask_box, width, height)
     crop = to_tensor(_crop_padded(image, box, fill_mode="edge"))
     generate = _crop_padded(mask, box, fill_mode="constant", constant_values=True)
     generate_t = torch.from_numpy(np.array(generate, dtype=np.float32))[None, None]

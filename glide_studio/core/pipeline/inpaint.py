@@ -10,8 +10,8 @@ from its own seeded generator, so that any candidate can be reproduced alone.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,10 +21,7 @@ from torch import Tensor
 from ..diffusion import (
     Denoiser,
     Diffusion,
-    NoiseSource,
-    Step,
     classifier_free_guidance,
-    noise_from_tensors,
     paste_known_region,
     sample,
 )
@@ -32,11 +29,12 @@ from ..generation.cancel import CancelToken, RunCancelled
 from ..generation.events import Cancelled, Candidate, Event, Finished, Preview, Started
 from ..generation.request import EditRequest, RequestError
 from ..imaging.region import covers_square
-from ..model import Conditioning, GlideModel, TextEncoding
-from ..text.tokenizer import Tokenizer
+from ..imaging.tiles import detail_runs
 from .compositing import RegionPlan, plan_region
-from .prompt_cache import PromptCache
+from .detail import DETAIL, DetailRun, plan_detail
+from .sampling import RowChunks, check, guided, in_inference_mode, stage_noise
 from .sketch import noised_sketch, sketch_diffusion, sketch_tensor
+from .stage import StageModel
 from .tensors import from_tensor, round_to_8bit
 
 __all__ = ["Inpainter", "StageModel"]
@@ -45,131 +43,6 @@ if TYPE_CHECKING:
     from .clip_guidance import ClipGuide
 
 BASE, UPSAMPLE = "base", "upsample"
-
-
-@dataclass(frozen=True, eq=False)
-class StageModel:
-    """A loaded model with what is needed to sample from it."""
-
-    model: GlideModel
-    tokenizer: Tokenizer
-    noise_schedule: str
-    diffusion_steps: int = 1000
-    name: str = ""
-    prompts: PromptCache = field(default_factory=PromptCache, repr=False)
-    """Recent prompts' encodings (the empty prompt of every guided run among them)."""
-    warmed: dict[int, float] = field(default_factory=dict, repr=False)
-    """Batch sizes the model has run at already (``warm_up``), with the seconds that
-    first step took (one-off costs included: a hint for progress estimates)."""
-
-    @property
-    def resolution(self) -> int:
-        return self.model.config.image_size
-
-    def diffusion(self, respacing: str) -> Diffusion:
-        return Diffusion(noise_schedule=self.noise_schedule, steps=self.diffusion_steps, respacing=respacing)
-
-    def tokens(self, prompts: list[str]) -> tuple[Tensor, Tensor, bool]:
-        """Token and mask rows for the prompts, and whether any prompt was cut short."""
-        ctx = self.model.config.text_ctx
-        padded = [self.tokenizer.padded(p, ctx) for p in prompts]
-        device = self.model.device
-        tokens = torch.tensor([p.tokens for p in padded], dtype=torch.long, device=device)
-        mask = torch.tensor([p.mask for p in padded], dtype=torch.bool, device=device)
-        return tokens, mask, any(p.truncated for p in padded)
-
-    def encode(self, prompts: list[str]) -> TextEncoding:
-        """The prompts as the model reads them, through the cache of recent prompts."""
-        tokens, mask, _ = self.tokens(prompts)
-        return self.prompts.encode(tokens, mask, self.model.encode_text)
-
-    def warm_up(self, rows: int, *, cancel: CancelToken | None = None) -> float | None:
-        """Run one step's forward at a batch of ``rows`` unless it ran at that size before;
-        the seconds that first step took (now or before).
-
-        The first call at a shape pays one-off costs that would otherwise delay a run's
-        first preview: cuDNN's algorithm search and CUDA's kernel loading on a GPU,
-        oneDNN's kernel generation on a CPU (README, Performance, has the figures).
-        None when it ran out of GPU memory (the run then splits its batch).
-        """
-        if rows in self.warmed:
-            return self.warmed[rows]
-        size = self.resolution
-        device = self.model.device
-        with torch.inference_mode():
-            low_res = torch.zeros(rows, 3, size // 4, size // 4, device=device)
-            cond = self.model.condition(
-                text=self.encode([""] * rows), low_res=low_res if self.model.config.super_res else None
-            )
-            x = torch.zeros(rows, 3, size, size, device=device)
-            t = torch.full((rows,), self.diffusion_steps - 1, device=device)
-            start = time.perf_counter()
-            try:
-                self.model.denoise(x, t, cond, between_blocks=_checker(cancel))
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-            except torch.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                return None
-        self.warmed[rows] = time.perf_counter() - start
-        return self.warmed[rows]
-
-
-class _RowChunks:
-    """Run a model over many rows in parts that fit in memory.
-
-    Starts with all rows (or ``max_rows``) and halves the part size after a
-    CUDA out-of-memory error, remembering the size that worked.
-    """
-
-    def __init__(
-        self, model: GlideModel, cond: Conditioning, max_rows: int | None, cancel: CancelToken | None
-    ) -> None:
-        self.model = model
-        self.cond = cond
-        self.rows = max_rows or cond.batch
-        self.check = _checker(cancel)
-
-    def __call__(self, x: Tensor, timesteps: Tensor) -> Tensor:
-        while True:
-            try:
-                return self._run(x, timesteps)
-            except torch.OutOfMemoryError:
-                if self.rows == 1:
-                    raise
-                self.rows = max(1, self.rows // 2)
-                torch.cuda.empty_cache()
-
-    def _run(self, x: Tensor, timesteps: Tensor) -> Tensor:
-        if self.rows >= x.shape[0]:
-            return self.model.denoise(x, timesteps, self.cond, between_blocks=self.check)
-        parts = []
-        for start in range(0, x.shape[0], self.rows):
-            part = slice(start, start + self.rows)
-            parts.append(
-                self.model.denoise(x[part], timesteps[part], self.cond.rows(part), between_blocks=self.check)
-            )
-        return torch.cat(parts)
-
-
-def _in_inference_mode(steps: Iterator[Step]) -> Iterator[Step]:
-    """Advance a sampler under inference mode without leaking the mode to the consumer."""
-    while True:
-        with torch.inference_mode():
-            step = next(steps, None)
-        if step is None:
-            return
-        yield step
-
-
-def _stage_noise(
-    generators: list[torch.Generator], shape: tuple[int, ...], draws: int, device: torch.device
-) -> tuple[Tensor, NoiseSource | None]:
-    """Initial noise and all step noises for a stage, drawn per candidate on the CPU
-    (identical on every device) and moved to the device in one copy."""
-    stacks = [torch.randn((1 + draws, 1, *shape), generator=g) for g in generators]
-    noise = torch.cat(stacks, dim=1).to(device)
-    return noise[0], (noise_from_tensors(noise[1:]) if draws else None)
 
 
 class Inpainter:
@@ -187,6 +60,7 @@ class Inpainter:
         text2im: Inpainter | None = None,
         clip: ClipGuide | None = None,
         in_turn: bool = False,
+        auto_detail: bool = False,
     ) -> None:
         """``text2im`` (a ``TextToImage``) draws requests whose whole square is masked;
         ``clip`` enables requests with CLIP guidance. ``in_turn``: make a request's
@@ -206,11 +80,72 @@ class Inpainter:
         self.text2im = text2im
         self.clip = clip
         self.in_turn = in_turn
+        self.auto_detail = auto_detail
+        """Whether ``detail="auto"`` runs the detail pass (``imaging.tiles.detail_runs``)."""
+        inpainting_upsampler = upsampler is not None and upsampler.model.config.variant == "upsample-inpaint"
+        self.detail_model: StageModel | None = upsampler if inpainting_upsampler else None
+        """The inpainting upsampler the detail pass runs (text-to-image borrows the editor's)."""
 
     def stages(self, request: EditRequest) -> tuple[str, ...]:
-        if self.text2im is not None and covers_square(request.mask):
+        """The model stages a request runs (the detail pass's tiles not included)."""
+        if self.text2im is not None and covers_square(request.mask, request.area().box):
             return self.text2im.stages(request)
         return (BASE, UPSAMPLE) if request.use_upsampler and self.upsampler is not None else (BASE,)
+
+    def schedule(self, request: EditRequest) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """Every stage a request runs, detail tiles included, with its sampling steps."""
+        if self.text2im is not None and covers_square(request.mask, request.area().box):
+            return self._drawing_whole().schedule(request)
+        _, stages, diffusions, detail = self._setup(request)
+        steps = tuple(d.num_steps for d in diffusions.values())
+        if detail is not None:
+            return stages + (DETAIL,) * detail.tiles, steps + (detail.diffusion.num_steps,) * detail.tiles
+        return stages, steps
+
+    def _drawing_whole(self) -> Inpainter:
+        """The text-to-image models, lent this one's inpainting upsampler for the detail pass
+        (touched only now: they may load on first use)."""
+        text2im = self.text2im
+        assert text2im is not None
+        text2im.lend_detail(self.detail_model, auto=self.auto_detail)  # a method: reaches a LoadOnUse's model
+        return text2im
+
+    def lend_detail(self, model: StageModel | None, *, auto: bool) -> None:
+        """Run the detail pass with another pipeline's inpainting upsampler (text-to-image has none)."""
+        if self.detail_model is None:
+            self.detail_model, self.auto_detail = model, auto
+
+    def _setup(
+        self, request: EditRequest
+    ) -> tuple[RegionPlan, tuple[str, ...], dict[str, Diffusion], DetailRun | None]:
+        """The square, the stages with their processes, and the detail pass if it runs."""
+        stages = self.stages(request)
+        last = self.upsampler if UPSAMPLE in stages else self.base
+        assert last is not None
+        plan = plan_region(
+            request.image, request.mask, output_resolution=last.resolution, box=request.area().box
+        )
+        settings = {BASE: request.base, UPSAMPLE: request.upsample}
+        models = {BASE: self.base, UPSAMPLE: last}
+        diffusions = {s: models[s].diffusion(settings[s].steps) for s in stages}
+        if request.sketch is not None:
+            diffusions[BASE] = sketch_diffusion(diffusions[BASE], request.strength)
+        return plan, stages, diffusions, self._detail(request, plan, last)
+
+    def _detail(self, request: EditRequest, plan: RegionPlan, last: StageModel) -> DetailRun | None:
+        if not detail_runs(request.detail, plan.side / last.resolution, auto=self.auto_detail):
+            return None
+        model = self.detail_model
+        if model is None:
+            if request.detail == "on":
+                raise RequestError(
+                    "the detail pass needs the inpainting upsampler (upsample-inpaint), which is not loaded"
+                )
+            return None
+        passes = plan_detail(plan, request.mask, model.resolution)
+        if not passes:
+            return None
+        return DetailRun(model, plan, passes, model.diffusion(request.detail_steps), self.max_rows)
 
     def prepare(
         self,
@@ -229,14 +164,14 @@ class Inpainter:
         Returns the seconds each stage's first step took (a progress-estimate hint).
         Raises ``RunCancelled`` when ``cancel`` is set (a run is about to start).
         """
-        prompts = [prompt, ""] if _guided(guidance_scale, clip_guidance) else [prompt]
+        prompts = [prompt, ""] if guided(guidance_scale, clip_guidance) else [prompt]
         candidates = 1 if self.in_turn else candidates
         stages = [(BASE, self.base, prompts, candidates * len(prompts))]
         if use_upsampler and self.upsampler is not None:
             stages.append((UPSAMPLE, self.upsampler, [prompt], candidates))
         step_seconds = {}
         for name, stage, texts, rows in stages:
-            _check(cancel)
+            check(cancel)
             stage.encode(texts)
             seconds = stage.warm_up(self._chunk(rows), cancel=cancel)
             if seconds is not None:
@@ -293,27 +228,21 @@ class Inpainter:
         self, request: EditRequest, cancel: CancelToken | None, finished: list[Candidate]
     ) -> Iterator[Event]:
         """Every event but the last; complete candidates are appended to ``finished``."""
-        if self.text2im is not None and covers_square(request.mask):
-            yield from self.text2im._run(request, cancel, finished)
+        if self.text2im is not None and covers_square(request.mask, request.area().box):
+            yield from self._drawing_whole()._run(request, cancel, finished)
             return
         if request.clip_guidance and self.clip is None:
             raise RequestError(
                 "CLIP guidance needs the noised CLIP models (clip-image-enc, clip-text-enc), which are "
                 "not loaded: fetch them with `glide-studio download --models clip`"
             )
-        stages = self.stages(request)
-        last = self.upsampler if UPSAMPLE in stages else self.base
-        assert last is not None
-        plan = plan_region(request.image, request.mask, output_resolution=last.resolution)
-        settings = {BASE: request.base, UPSAMPLE: request.upsample}
-        models = {BASE: self.base, UPSAMPLE: last}
-        diffusions = {s: models[s].diffusion(settings[s].steps) for s in stages}
-        if request.sketch is not None:
-            diffusions[BASE] = sketch_diffusion(diffusions[BASE], request.strength)
+        plan, stages, diffusions, detail = self._setup(request)
         _, _, truncated = self.base.tokens([request.prompt])
+        tiles = detail.tiles if detail is not None else 0
         yield Started(
-            stages=stages,
-            steps=tuple(d.num_steps for d in diffusions.values()),
+            stages=stages + (DETAIL,) * tiles,
+            steps=tuple(d.num_steps for d in diffusions.values())
+            + (detail.diffusion.num_steps if detail is not None else 0,) * tiles,
             seeds=request.seeds,
             box=plan.box,
             prompt_truncated=truncated,
@@ -324,9 +253,15 @@ class Inpainter:
             result = yield from self._upsample_stage(
                 request, plan, diffusions[UPSAMPLE], generators, result, cancel
             )
+        canvases = None
+        if detail is not None:
+            canvases = yield from detail.run(request, result, cancel)
         for k, seed in enumerate(request.seeds):
-            _check(cancel)
-            patch = plan.composite_patch(request.image, result[k : k + 1])
+            check(cancel)
+            if canvases is None:
+                patch = plan.composite_patch(request.image, result[k : k + 1])
+            else:
+                patch = plan.composite_canvas(request.image, canvases[k])
             candidate = Candidate(index=k, seed=seed, box=plan.changed, patch=patch, original=request.image)
             finished.append(candidate)
             yield candidate
@@ -343,8 +278,8 @@ class Inpainter:
     ) -> Iterator[Event]:
         stage = self.base
         rows = request.candidates
-        guided = _guided(request.guidance_scale, request.clip_guidance)
-        prompts = [request.prompt] * rows + ([""] * rows if guided else [])
+        with_guidance = guided(request.guidance_scale, request.clip_guidance)
+        prompts = [request.prompt] * rows + ([""] * rows if with_guidance else [])
         with torch.inference_mode():
             known, keep = plan.known_inputs(stage.resolution, stage.model.device)
             n = len(prompts)
@@ -353,8 +288,8 @@ class Inpainter:
                 inpaint_image=known.expand(n, -1, -1, -1),
                 inpaint_mask=keep.expand(n, -1, -1, -1),
             )
-        denoiser: Denoiser = _RowChunks(stage.model, cond, self.max_rows, cancel)
-        if guided:
+        denoiser: Denoiser = RowChunks(stage.model, cond, self.max_rows, cancel)
+        if with_guidance:
             denoiser = classifier_free_guidance(denoiser, request.guidance_scale)
         start = None
         if request.sketch is not None:
@@ -365,6 +300,7 @@ class Inpainter:
                 resolution=stage.resolution,
                 output_resolution=output,
                 device=stage.model.device,
+                box=plan.box,
             )
         shift = self.clip.mean_shift(request.prompt, request.clip_guidance) if request.clip_guidance else None
         return (
@@ -406,7 +342,7 @@ class Inpainter:
                 inpaint_mask=keep.expand(rows, -1, -1, -1),
                 low_res=rounded,
             )
-        denoiser = _RowChunks(stage.model, cond, self.max_rows, cancel)
+        denoiser = RowChunks(stage.model, cond, self.max_rows, cancel)
         return (
             yield from self._sample(
                 stage=UPSAMPLE,
@@ -442,10 +378,10 @@ class Inpainter:
 
         ``start``: a sketch to noise to the first step's level instead of pure noise.
         """
-        _check(cancel)
+        check(cancel)
         resolution = known.shape[-1]
         draws = diffusion.num_steps - 1 if sampler == "ancestral" else 0
-        x_T, noise = _stage_noise(generators, (3, resolution, resolution), draws, known.device)
+        x_T, noise = stage_noise(generators, (3, resolution, resolution), draws, known.device)
         paste = paste_known_region(known, keep)
         x_init = x_T * temperature if start is None else noised_sketch(diffusion, start, x_T)
         steps = sample(
@@ -453,25 +389,10 @@ class Inpainter:
         )
         alpha = plan.preview_alpha(resolution)
         x = x_T
-        for step in _in_inference_mode(steps):
+        for step in in_inference_mode(steps):
             x = step.x
             rgb = from_tensor(step.pred_x0)
             images = tuple(np.dstack([rgb[k], alpha]) for k in range(rgb.shape[0]))
             yield Preview(stage=stage, step=step.index + 1, total=step.total, box=plan.box, images=images)
-            _check(cancel)
+            check(cancel)
         return x
-
-
-def _guided(guidance_scale: float, clip_guidance: float) -> bool:
-    """Whether the base stage runs classifier-free guidance (an unconditional row per candidate)."""
-    return guidance_scale != 1.0 and not clip_guidance
-
-
-def _check(cancel: CancelToken | None) -> None:
-    if cancel is not None:
-        cancel.raise_if_cancelled()
-
-
-def _checker(cancel: CancelToken | None) -> Callable[[], None] | None:
-    """What the model calls between its blocks: the token's check, so a slow step stops inside."""
-    return cancel.raise_if_cancelled if cancel is not None else None

@@ -82,15 +82,25 @@ def _square_seed(seed: int, square: int) -> int:
     return int((int(state[0]) << 31) ^ int(state[1])) % 2**62
 
 
-def _stage_steps(inpainter: Inpainter, request: EditRequest) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    stages = inpainter.stages(request)
-    models = {"base": (inpainter.base, request.base), "upsample": (inpainter.upsampler, request.upsample)}
-    steps = []
-    for stage in stages:
-        model, settings = models[stage]
-        assert model is not None
-        steps.append(model.diffusion(settings.steps).num_steps)
-    return stages, tuple(steps)
+def _schedule(
+    inpainter: Inpainter, request: EditRequest, squares: list[Box]
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Every square's stages and steps for one candidate, in order (a square's detail tiles
+    depend on the mask still left in it when its turn comes)."""
+    stages: tuple[str, ...] = ()
+    steps: tuple[int, ...] = ()
+    remaining = np.array(request.mask, copy=True)
+    for square in squares:
+        part = request.with_changes(
+            image=request.image[square.slices],
+            mask=remaining[square.slices],
+            sketch=None if request.sketch is None else request.sketch[square.slices],
+            candidates=1,
+        )
+        more_stages, more_steps = inpainter.schedule(part)
+        stages, steps = stages + more_stages, steps + more_steps
+        remaining[square.slices] = False
+    return stages, steps
 
 
 def outpaint(
@@ -103,11 +113,10 @@ def outpaint(
     """
     start = time.perf_counter()
     squares = plan_squares(request.mask, side=side)
-    stages, steps = _stage_steps(inpainter, request)
-    count = len(squares) * request.candidates
+    stages, steps = _schedule(inpainter, request, squares)
     yield Started(
-        stages=stages * count,
-        steps=steps * count,
+        stages=stages * request.candidates,
+        steps=steps * request.candidates,
         seeds=request.seeds,
         box=mask_bounds(request.mask) or Box(0, 0, 0, 0),
     )

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..diffusion import Diffusion
+from ..imaging.region import Box
 from .compositing import plan_region
 from .tensors import resize
 
@@ -39,10 +40,16 @@ def sketch_diffusion(diffusion: Diffusion, strength: float) -> Diffusion:
 
 
 def sketch_tensor(
-    sketch: np.ndarray, mask: np.ndarray, *, resolution: int, output_resolution: int, device: torch.device
+    sketch: np.ndarray,
+    mask: np.ndarray,
+    *,
+    resolution: int,
+    output_resolution: int,
+    device: torch.device,
+    box: Box | None = None,
 ) -> Tensor:
     """The sketch's pixels in the model's square (the same square as the edit), in [-1, 1]."""
-    plan = plan_region(sketch, mask, output_resolution=output_resolution)
+    plan = plan_region(sketch, mask, output_resolution=output_resolution, box=box)
     return resize(plan.crop, resolution).clamp(-1, 1).to(device)
 
 

@@ -15,6 +15,7 @@ import binascii
 import dataclasses
 import io
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..generation.backend import BackendInfo, Capabilities
-from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Started
+from ..generation.events import Cancelled, Candidate, Event, Failed, Finished, Preview, Queued, Started
 from ..generation.presets import RecommendedSampling
 from ..generation.request import MAX_CANDIDATES, EditRequest, RequestError
 from ..generation.settings_codec import request_from_settings, request_settings
@@ -31,14 +32,19 @@ from ..imaging.region import Box
 
 __all__ = [
     "API_VERSION",
+    "MAX_JSON_DEPTH",
+    "MAX_LINE_BYTES",
     "Limits",
     "WireError",
+    "check_depth",
+    "clean_text",
     "decode_picture",
     "encode_picture",
     "event_from_wire",
     "event_to_wire",
     "info_from_wire",
     "info_to_wire",
+    "loads_checked",
     "request_from_wire",
     "request_to_wire",
 ]
@@ -66,6 +72,8 @@ class Limits:
     """Per picture (4096 × 4096)."""
     max_prompt_chars: int = 2000
     max_candidates: int = MAX_CANDIDATES
+    max_steps: int = 1000
+    """Per stage of a request."""
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -236,6 +244,7 @@ def info_to_wire(info: BackendInfo, *, limits: Limits, auth: bool, version: str)
         "description": info.description,
         "device": info.device_label,
         "is_demo": info.is_demo,
+        "auto_detail": info.auto_detail,
         "missing": list(info.missing),
         "sampling": info.sampling.to_mapping() if info.sampling is not None else {},
         "notice": info.notice,
@@ -264,20 +273,21 @@ def info_from_wire(data: Mapping[str, Any], *, where: str, host: str) -> Backend
         sampling = RecommendedSampling.from_mapping(data["sampling"]) if data.get("sampling") else None
     except RequestError as exc:
         raise ValueError(f"its sampling is malformed ({exc})") from None
-    notice = str(data.get("notice") or "")
+    notice = clean_text(data.get("notice") or "")
     return BackendInfo(
-        description=f"{data['description']} on {where}",
-        device_label=f"{data['device']} at {host}",
+        description=f"{clean_text(data['description'], limit=200)} on {where}",
+        device_label=f"{clean_text(data['device'], limit=200)} at {host}",
         base_resolution=int(stages["base"]),
         upsample_resolution=int(upsample) if upsample else None,
         is_demo=bool(data["is_demo"]),
+        auto_detail=bool(data.get("auto_detail", False)),
         remote=True,
-        missing=tuple(str(m) for m in data.get("missing", ())),
+        missing=tuple(clean_text(m, limit=200) for m in data.get("missing", ())[:64]),
         notice=f"The server at {where}: {notice}" if notice else "",
         sampling=sampling,
         capabilities=capabilities,
-        precision=str(data.get("precision", "")),
-        version=str(data.get("version", "")),
+        precision=clean_text(data.get("precision", ""), limit=200),
+        version=clean_text(data.get("version", ""), limit=40),
     )
 
 
@@ -323,50 +333,215 @@ def event_to_wire(event: Event, *, preview_format: str = "WEBP") -> dict[str, An
         return {"event": kind, "seconds": event.seconds, "candidates": [c.index for c in event.candidates]}
     if isinstance(event, Failed):
         return {"event": "failed", "message": event.message}
+    if isinstance(event, Queued):
+        return {"event": "queued", "position": event.position}
     raise TypeError(f"no wire form for {type(event).__name__}")
 
 
+MAX_LINE_BYTES = 64 * 2**20
+"""The longest event line a client reads (a preview of 16 candidates is a few megabytes)."""
+MAX_JSON_DEPTH = 32
+"""Events and requests are a few levels deep; anything deeper is refused, not parsed further."""
+MAX_MESSAGE_CHARS = 2000
+
+
+def check_depth(value: Any, *, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise WireError(f"the JSON is nested more than {limit} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def loads_checked(data: bytes | str, *, what: str = "the JSON") -> Any:
+    """``json.loads`` that refuses deep nesting and non-finite numbers with a ``WireError``."""
+    try:
+        value = json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise WireError(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"{what} is not valid JSON ({exc})") from None
+    check_depth(value)
+    return value
+
+
+def _refuse_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a number")
+
+
+def clean_text(value: Any, *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A server's text made safe to print or show: control and format characters escaped
+    (no terminal escapes, no bidi tricks), and at most ``limit`` characters."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return "".join(_escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if unicodedata.category(ch) not in _UNSAFE:
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _int(data: Mapping[str, Any], key: str, low: int, high: int) -> int:
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise WireError(f"{key!r} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _wire_box(value: Any, shape: tuple[int, ...], *, inside: bool) -> Box:
+    """A box from the server: four integers, not empty, inside the picture (``inside``)
+    or at least overlapping it (a square region may reach past the picture's edge)."""
+    if (
+        not isinstance(value, list)
+        or len(value) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise WireError(f"a box must be four whole numbers, got {clean_text(value, limit=80)}")
+    box = Box(*value)
+    height, width = shape[:2]
+    if box.width <= 0 or box.height <= 0:
+        raise WireError(f"the box {value} is empty")
+    if inside:
+        ok = box.left >= 0 and box.top >= 0 and box.right <= width and box.bottom <= height
+    else:
+        span = 4 * max(width, height)
+        ok = box.left < width and box.top < height and box.right > 0 and box.bottom > 0
+        ok = ok and box.width <= span and box.height <= span
+    if not ok:
+        raise WireError(f"the box {value} is outside the {width}×{height} picture")
+    return box
+
+
 def event_from_wire(
-    data: Mapping[str, Any], *, original: np.ndarray, candidates: Mapping[int, Candidate]
-) -> Event:
-    """Rebuild an event; ``candidates`` are those received so far (for Finished/Cancelled)."""
+    data: Mapping[str, Any],
+    *,
+    original: np.ndarray,
+    candidates: Mapping[int, Candidate],
+    asked: int = MAX_CANDIDATES,
+) -> Event | None:
+    """Rebuild and check an event (``candidates``: those received so far; ``asked``: how many were
+    requested). A malformed event is a ``WireError``; an event type this client does not know is
+    None, to be skipped (a newer server may say more)."""
+    if not isinstance(data, Mapping):
+        raise WireError(f"an event must be a JSON object, got {type(data).__name__}")
     kind = data.get("event")
-    if kind == "started":
-        return Started(
-            stages=tuple(data["stages"]),
-            steps=tuple(int(s) for s in data["steps"]),
-            seeds=tuple(int(s) for s in data["seeds"]),
-            box=Box(*data["box"]),
-            prompt_truncated=bool(data.get("prompt_truncated", False)),
+    decode = _DECODERS.get(kind) if isinstance(kind, str) else None
+    if decode is None:
+        return None
+    try:
+        return decode(data, original, candidates, asked)
+    except KeyError as exc:
+        raise WireError(f"the {kind!r} event lacks {exc}") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(f"the {kind!r} event is malformed ({clean_text(exc, limit=200)})") from None
+
+
+MAX_STAGES = 65_536
+"""The most stage entries a ``started`` event may list (tiles × squares × candidates)."""
+
+
+def _started(data, original, candidates, asked) -> Started:
+    stages, steps, seeds = data["stages"], data["steps"], data["seeds"]
+    if not (isinstance(stages, list) and isinstance(steps, list) and isinstance(seeds, list)):
+        raise WireError("'stages', 'steps' and 'seeds' must be lists")
+    # Outpainting's squares and the detail pass's tiles repeat stages: thousands are legitimate.
+    if not 0 < len(stages) == len(steps) <= MAX_STAGES or not all(isinstance(s, str) for s in stages):
+        raise WireError(
+            f"'stages' and 'steps' must be lists of the same length, got {len(stages)} and {len(steps)}"
         )
-    if kind == "preview":
-        images = tuple(decode_picture(text, name="preview", max_pixels=1 << 24) for text in data["images"])
-        return Preview(
-            stage=str(data["stage"]),
-            step=int(data["step"]),
-            total=int(data["total"]),
-            box=Box(*data["box"]),
-            images=images,
-            first=int(data.get("first", 0)),
-        )
-    if kind == "candidate":
-        patch = decode_picture(
-            data["patch"], name="candidate", max_pixels=original.shape[0] * original.shape[1]
-        )
-        return Candidate(
-            index=int(data["index"]),
-            seed=int(data["seed"]),
-            box=Box(*data["box"]),
-            patch=patch,
-            original=original,
-        )
-    if kind in ("finished", "cancelled"):
-        chosen = tuple(candidates[i] for i in data.get("candidates", sorted(candidates)) if i in candidates)
-        cls = Finished if kind == "finished" else Cancelled
-        return cls(candidates=chosen, seconds=float(data.get("seconds", 0.0)))
-    if kind == "failed":
-        return Failed(message=str(data.get("message", "the server reported a failure")))
-    raise WireError(f"unknown event {kind!r} from the server")
+    if not 0 < len(seeds) <= asked:
+        raise WireError(f"{len(seeds)} seeds for {asked} candidates asked")
+    return Started(
+        stages=tuple(clean_text(s, limit=40) for s in stages),
+        steps=tuple(_int({"steps": s}, "steps", 0, 100_000) for s in steps),
+        seeds=tuple(_int({"seed": s}, "seed", -(2**63), 2**64) for s in seeds),
+        box=_wire_box(data["box"], original.shape, inside=False),
+        prompt_truncated=bool(data.get("prompt_truncated", False)),
+    )
+
+
+def _preview(data, original, candidates, asked) -> Preview:
+    texts = data["images"]
+    first = _int(data, "first", 0, asked - 1) if "first" in data else 0
+    if not isinstance(texts, list) or not 0 < len(texts) <= asked - first:
+        count = len(texts) if isinstance(texts, list) else "?"
+        raise WireError(f"a preview of {count} images for {asked} candidates asked")
+    images = []
+    for text in texts:
+        image = decode_picture(text, name="preview", max_pixels=1 << 22)
+        if image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise WireError(f"a preview must be RGB or RGBA, got shape {image.shape}")
+        images.append(image)
+    total = _int(data, "total", 1, 100_000)
+    return Preview(
+        stage=clean_text(data["stage"], limit=40),
+        step=_int(data, "step", 0, total),
+        total=total,
+        box=_wire_box(data["box"], original.shape, inside=False),
+        images=tuple(images),
+        first=first,
+    )
+
+
+def _candidate(data, original, candidates, asked) -> Candidate:
+    index = _int(data, "index", 0, asked - 1)
+    if index in candidates:
+        raise WireError(f"candidate {index} arrived twice")
+    box = _wire_box(data["box"], original.shape, inside=True)
+    patch = decode_picture(data["patch"], name="candidate", max_pixels=box.width * box.height)
+    expected = (box.height, box.width, 3)
+    if patch.shape != expected:
+        raise WireError(f"candidate {index}'s patch is {patch.shape}, its box needs {expected}")
+    seed = data["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise WireError(f"candidate {index}'s seed is not a whole number")
+    return Candidate(index=index, seed=seed, box=box, patch=patch, original=original)
+
+
+def _ended(data, original, candidates, asked) -> Finished | Cancelled:
+    indices = data.get("candidates", sorted(candidates))
+    if not isinstance(indices, list) or len(indices) > asked:
+        raise WireError("'candidates' must list at most as many indices as were asked")
+    missing = [i for i in indices if not isinstance(i, int) or i not in candidates]
+    if missing:
+        raise WireError(f"the run names candidates it never sent: {clean_text(missing, limit=80)}")
+    seconds = data.get("seconds", 0.0)
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds < 1e9:
+        raise WireError(f"'seconds' is not a duration: {clean_text(seconds, limit=40)}")
+    cls = Finished if data["event"] == "finished" else Cancelled
+    return cls(candidates=tuple(candidates[i] for i in indices), seconds=float(seconds))
+
+
+def _queued(data, original, candidates, asked) -> Queued:
+    return Queued(position=_int(data, "position", 1, 10**6))
+
+
+def _failed(data, original, candidates, asked) -> Failed:
+    return Failed(message=clean_text(data.get("message") or "the server reported a failure"))
+
+
+_DECODERS = {
+    "queued": _queued,
+    "started": _started,
+    "preview": _preview,
+    "candidate": _candidate,
+    "finished": _ended,
+    "cancelled": _ended,
+    "failed": _failed,
+}
 
 
 def dumps_line(data: Mapping[str, Any]) -> bytes:

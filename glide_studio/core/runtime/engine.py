@@ -33,11 +33,20 @@ from ..weights.released import DEFAULT_GROUP, GROUPS, released_options
 from ..weights.store import WEIGHTS_ENV, ModelStore, StoreError
 from .devices import choose_device, choose_dtype, describe_device
 from .optimize import optimize_for_inference, quiet_gc
+from .step_graphs import install_step_graphs
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["DEMO_DIR", "EDITOR_FILES", "EngineError", "LocalBackend", "load_demo", "load_local_backend"]
+__all__ = [
+    "DEMO_DIR",
+    "EDITOR_FILES",
+    "EngineError",
+    "LocalBackend",
+    "capture_step_graphs",
+    "load_demo",
+    "load_local_backend",
+]
 
 DEMO_DIR: Traversable = demo_folder()
 """The demo model inside the package (``glide_studio/resources/demo``)."""
@@ -87,10 +96,14 @@ class LocalBackend:
             notice=notice,
             sampling=sampling,
             capabilities=Capabilities(
-                text2im=inpainter.text2im is not None, clip=inpainter.clip is not None, outpaint=True
+                text2im=inpainter.text2im is not None,
+                clip=inpainter.clip is not None,
+                outpaint=True,
+                detail=inpainter.detail_model is not None,
             ),
             precision=_precision_of(inpainter),
             threads=torch.get_num_threads(),
+            auto_detail=inpainter.auto_detail,
         )
         return cls(inpainter=inpainter, info=info, device=device)
 
@@ -100,7 +113,7 @@ class LocalBackend:
         return self.inpainter.run(request, cancel=cancel)
 
     def prepare(self, preparation: Preparation, *, cancel: CancelToken | None = None) -> dict[str, float]:
-        return self.inpainter.prepare(
+        step_seconds = self.inpainter.prepare(
             prompt=preparation.prompt,
             candidates=preparation.candidates,
             guidance_scale=preparation.guidance_scale,
@@ -108,6 +121,8 @@ class LocalBackend:
             use_upsampler=preparation.use_upsampler,
             cancel=cancel,
         )
+        capture_step_graphs(self.inpainter, cancel=cancel)
+        return step_seconds
 
 
 def _stage(
@@ -125,6 +140,7 @@ def _stage(
     ``tokenizer`` None: the one the model's vocabulary size says (``_tokenizer_for``)."""
     model, options = load_model_and_options(path, options, device=device, dtype=dtype, variant=variant)
     optimize_for_inference(model)
+    install_step_graphs(model)  # CUDA only: graphs captured in preparation (``capture_step_graphs``)
     return StageModel(
         model=model,
         tokenizer=tokenizer or _tokenizer_for(model.config.n_vocab, path),
@@ -177,7 +193,10 @@ def load_demo(
                 device=device,
                 dtype=dtype,
             )
-    return Inpainter(base=stages["base-inpaint"], upsampler=stages.get("upsample-inpaint")), manifest
+    inpainter = Inpainter(
+        base=stages["base-inpaint"], upsampler=stages.get("upsample-inpaint"), auto_detail=True
+    )
+    return inpainter, manifest
 
 
 def _load_released(store: ModelStore, device: torch.device, precision: str) -> Inpainter:
@@ -198,7 +217,13 @@ def _load_released(store: ModelStore, device: torch.device, precision: str) -> I
     # Performance), so they are made in turn: the first preview and the first finished
     # candidate come several times sooner. GPUs (and the small demo model) gain from batches.
     in_turn = device.type == "cpu"
-    return Inpainter(base=base, upsampler=upsampler, in_turn=in_turn, **_toolbox(store, device, precision))
+    return Inpainter(
+        base=base,
+        upsampler=upsampler,
+        in_turn=in_turn,
+        auto_detail=device.type == "cuda",
+        **_toolbox(store, device, precision),
+    )
 
 
 class LoadOnUse:
@@ -340,6 +365,19 @@ def _demo_sampling(manifest: Mapping[str, Any]) -> RecommendedSampling | None:
         return RecommendedSampling.from_mapping(manifest["sampling"])
     except RequestError as exc:
         raise EngineError(f"the demo model's manifest has a bad sampling entry: {exc}") from exc
+
+
+def capture_step_graphs(inpainter: Inpainter, *, cancel: CancelToken | None = None) -> None:
+    """Capture a step graph at every batch size the models warmed up at (``Inpainter.prepare``),
+    for models that have step graphs (CUDA); a run started meanwhile cancels between captures."""
+    for stage in (inpainter.base, inpainter.upsampler):
+        graphs = getattr(stage.model, "step_graphs", None) if stage is not None else None
+        if graphs is None:
+            continue
+        for rows in sorted(stage.warmed):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            graphs.capture(rows)
 
 
 def _precision_of(inpainter: Inpainter) -> str:

@@ -100,7 +100,9 @@ class CandidatesStrip(QWidget):
         return self.list.currentRow()
 
     def clear(self) -> None:
+        self.list.blockSignals(True)  # emptying the list is no choice of a candidate
         self.list.clear()
+        self.list.blockSignals(False)
         self.hint.setText("Paint a region, describe it, and Generate. Candidates appear here.")
         self._update_buttons(applicable=False)
 

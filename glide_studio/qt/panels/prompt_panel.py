@@ -42,6 +42,8 @@ from ...core.generation.request import SAMPLERS, RequestError, StageSettings
 from ...core.generation.settings import GenerationSettings
 from ..icons import icon
 from ..settings import GenerationDefaults
+from .detail_box import DetailBox
+from .live_box import LiveBox
 
 __all__ = ["CUSTOM", "MODEL", "PromptPanel"]
 
@@ -81,6 +83,8 @@ class PromptPanel(QWidget):
         self._model_sampling: RecommendedSampling | None = None
         """The loaded model's own sampling, when it has one."""
         self._upsample_wanted = True
+        self._wanted_preset = MODEL
+        """The preset the user chose last (kept when a model brings its own sampling)."""
         self._build()
         self.set_values(defaults)
         self._update_state()
@@ -111,6 +115,8 @@ class PromptPanel(QWidget):
         self.status_label.setFixedHeight(self.status_label.fontMetrics().lineSpacing() * 2 + 4)
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
+        self.live = LiveBox()
+        layout.addWidget(self.live)
         layout.addSpacing(4)
         layout.addWidget(_caption("Settings"))
         layout.addLayout(self._build_form())
@@ -188,6 +194,12 @@ class PromptPanel(QWidget):
         self.upsample = QCheckBox("Upsample to 256 px")
         self.upsample.setToolTip("Run the second GLIDE stage: sharper detail, several times slower")
         form.addRow("", self.upsample)
+        self.area = DetailBox(self)
+        form.addRow("Context", self.area.context)
+        form.addRow("Detail", self.area.detail)
+        form.addRow("", self.area.estimate)
+        form.setRowVisible(self.area.estimate, False)
+        self.area.changed.connect(self._steps_edited_area)
         for widget in (self.guidance, self.candidates, self.seed):
             widget.valueChanged.connect(self.settingsChanged)
         self.upsample.toggled.connect(self.settingsChanged)
@@ -240,6 +252,7 @@ class PromptPanel(QWidget):
         form.addRow("Base steps", self.base_steps)
         form.addRow("Upsample sampler", self.upsample_sampler)
         form.addRow("Upsample steps", self.upsample_steps)
+        form.addRow("Detail steps", self.area.steps)
         layout.addWidget(self._advanced)
         self._advanced.setVisible(False)
 
@@ -264,9 +277,16 @@ class PromptPanel(QWidget):
             values.upsample_sampler if values.upsample_sampler in SAMPLERS else "ancestral"
         )
         self.upsample_steps.setText(values.upsample_steps)
-        self.select_preset(values.preset if values.preset in (*PRESETS, CUSTOM) else DEFAULT_PRESET)
+        self._wanted_preset = values.preset
+        usable = (*PRESETS, CUSTOM) + ((MODEL,) if self.preset.findData(MODEL) >= 0 else ())
+        self.select_preset(values.preset if values.preset in usable else DEFAULT_PRESET)
+        self._wanted_preset = values.preset
+        if values.preset == CUSTOM:  # the Advanced fields as they were, not the preset's
+            self.base_steps.setText(values.base_steps)
+            self.upsample_steps.setText(values.upsample_steps)
         self.guide.setCurrentIndex(1 if values.clip else 0)
         self.clip_scale.setValue(values.clip_scale)
+        self.area.set_values(context=values.context, detail=values.detail, steps=values.detail_steps)
         self._guide_changed()
 
     def values(self) -> GenerationDefaults:
@@ -283,6 +303,9 @@ class PromptPanel(QWidget):
             seed_locked=self.lock.isChecked(),
             clip=self.clip_selected,
             clip_scale=self.clip_scale.value(),
+            context=self.area.context.value(),
+            detail=self.area.detail_choice,
+            detail_steps=self.area.steps.text().strip(),
         )
 
     def set_steps(self, base: str, upsample: str) -> None:
@@ -298,7 +321,9 @@ class PromptPanel(QWidget):
         index = self.preset.findData(MODEL)
         text = sampling.label(label)
         if index < 0:
+            self.preset.blockSignals(True)  # the choice shown stays the same: no change of preset
             self.preset.insertItem(0, text, MODEL)
+            self.preset.blockSignals(False)
             index = 0
         self.preset.setItemText(index, text)
         base = sampling.base
@@ -306,6 +331,8 @@ class PromptPanel(QWidget):
         if sampling.upsample is not None:
             tip += f", then {sampling.upsample.sampler}, {sampling.upsample.steps} upsampler steps"
         self.preset.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+        if self._wanted_preset != MODEL:
+            return  # the user chose another preset: it stays chosen
         if sampling.guidance_scale is not None:
             self.guidance.setValue(sampling.guidance_scale)
         self.select_preset(MODEL)
@@ -349,6 +376,9 @@ class PromptPanel(QWidget):
             use_upsampler=v.upsample,
             candidates=v.candidates,
             seed=v.seed,
+            context=v.context,
+            detail=v.detail,
+            detail_steps=v.detail_steps,
         )
 
     def next_seed(self) -> int:
@@ -403,26 +433,33 @@ class PromptPanel(QWidget):
                 "CLIP guidance steers each ancestral step: choose the Release preset, "
                 "or the ancestral sampler under Advanced."
             )
-        for edit in (self.base_steps, self.upsample_steps):
+        for edit in (self.base_steps, self.upsample_steps, self.area.steps):
             try:
                 StageSettings(steps=edit.text() or "?")
-            except RequestError as exc:
+            except RequestError:
                 _mark(edit, True)
-                return str(exc).capitalize()
+                return _steps_in_words(edit.text())
             _mark(edit, False)
         return None
+
+    @property
+    def model_sampling(self) -> RecommendedSampling | None:
+        """The loaded model's own sampling, when it has one."""
+        return self._model_sampling
 
     @property
     def preset_name(self) -> str:
         return str(self.preset.currentData())
 
     def select_preset(self, name: str) -> None:
+        self._wanted_preset = name
         index = self.preset.findData(name)
         if index >= 0:
             self.preset.setCurrentIndex(index)
             self._preset_changed()
 
     def _preset_changed(self) -> None:
+        self._wanted_preset = self.preset_name
         if self.preset_name != CUSTOM:
             sampling = resolve_sampling(preset=self.preset_name, recommended=self._model_sampling)
             self._show_sampling(
@@ -462,12 +499,32 @@ class PromptPanel(QWidget):
             self.preset.blockSignals(True)
             self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
             self.preset.blockSignals(False)
+            self._wanted_preset = CUSTOM
         self._update_state()
         self.settingsChanged.emit()
+
+    def _steps_edited_area(self) -> None:
+        """Context, Detail or the detail steps changed (the sampling preset stays as it is)."""
+        self._update_state()
+        self.settingsChanged.emit()
+
+    def show_detail_estimate(self, text: str) -> None:
+        """The detail pass's time before Generate ("" hides the line)."""
+        self.area.estimate.setText(text)
+        self._strength_form.setRowVisible(self.area.estimate, bool(text))
 
     def _lock_toggled(self, locked: bool) -> None:
         self.lock.setIcon(icon("lock" if locked else "unlock"))
         self.settingsChanged.emit()
+
+
+def _steps_in_words(text: str) -> str:
+    """Why a step setting cannot be used, in a user's words (the field is marked red)."""
+    shown = text.strip() or "nothing"
+    return (
+        f"Steps: “{shown}” cannot be used. Type a number from 1 to 1000 (e.g. 50), "
+        "ddim50, fast27, or steps per section such as 10,10,10."
+    )
 
 
 def _caption(text: str) -> QLabel:
