@@ -10,7 +10,9 @@ the same seed, detail off and on (the demo's own sampling, detail 10 steps per t
 * edge width: median 10–90 % width (px) of the strongest edge across each row of the
   hole, beside the picture's own;
 * seams: the mean step across each tile border of the last pass, over the hole's
-  median column step (1 = a border is as strong as a typical column inside the hole);
+  median column step (1 = a border is as strong as a typical column inside the hole),
+  and the same figure at the same columns of the detail-off result (no tiles there:
+  what the content alone gives);
 * colour drift: mean absolute difference of the hole's mean colour, on against off;
 * time per tile-step of the detail pass on this machine.
 
@@ -166,6 +168,8 @@ def main() -> None:
                 "edge_width_on": edge_width(on, mask),
                 "edge_width_picture": edge_width(image, mask),
                 "seam_ratio": round(seam_ratio(on, mask, borders), 3),
+                # The same columns without the pass: what the content alone gives there.
+                "seam_ratio_off": round(seam_ratio(off, mask, borders), 3),
                 "colour_drift": round(float(np.abs(on[mask].mean(0) - off[mask].mean(0)).mean()), 2),
                 "seconds_off": round(off_s, 1),
                 "seconds_on": round(on_s, 1),
@@ -185,6 +189,9 @@ def main() -> None:
             "scenes": len(rows),
             "median": {k: med(k) for k in rows[0] if k not in ("scene", "square", "outside_identical")},
             "worst_seam_ratio": max(r["seam_ratio"] for r in rows if not np.isnan(r["seam_ratio"])),
+            "worst_seam_ratio_off": max(
+                r["seam_ratio_off"] for r in rows if not np.isnan(r["seam_ratio_off"])
+            ),
             "worst_colour_drift": max(r["colour_drift"] for r in rows),
             "rows": rows,
         }

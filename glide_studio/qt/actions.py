@@ -189,7 +189,11 @@ def _specs(h: ActionHandlers) -> dict[str, tuple[str, Handler, str | None, tuple
 
 
 TOOL_TIPS = {
-    Tool.BRUSH: ("B", "Brush: paint the region to regenerate (right button erases)"),
+    Tool.BRUSH: (
+        "B",
+        "Brush: paint the region to regenerate (right button erases); a pixel is in the mask or not, "
+        "so for a soft edge set Soft edge in the Mask panel",
+    ),
     Tool.ERASER: ("E", "Eraser: remove from the mask (right button paints)"),
     Tool.RECTANGLE: ("R", "Rectangle: drag to mask a box (right button subtracts)"),
     Tool.LASSO: ("L", "Lasso: draw around an area to mask it (right button subtracts)"),

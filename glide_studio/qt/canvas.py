@@ -21,7 +21,7 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView, QLabel, QWidget
 
 from ..core.imaging.region import Box, region_of_interest
 from ..core.imaging.tiles import AUTO_ENLARGEMENT, detail_runs
@@ -237,6 +237,11 @@ class CanvasView(QGraphicsView):
     def region_label(self) -> tuple[str, bool]:
         """The square's tag and whether it is in the warning colour (tests, diagnostics)."""
         return self._region.label_text, self._region.label_warning
+
+    @property
+    def region_tag(self) -> QGraphicsItem:
+        """The square's tag item: what it drew last (``shown_text``) and its tooltip (tests)."""
+        return self._region.label
 
     @property
     def region_selected(self) -> bool:

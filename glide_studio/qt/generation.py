@@ -126,6 +126,9 @@ class GenerationController(QObject):
             self.message.emit("Open a photo first.")
             return False
         info = self._service.info
+        if info is None and not self._service.busy:  # the window already said why Generate is off
+            self.message.emit("No model is ready yet: wait for it to load, or choose one in the Models menu.")
+            return False
         try:
             settings = self._panel.settings()
         except RequestError as exc:
@@ -166,6 +169,7 @@ class GenerationController(QObject):
         self._clock.begin()
         self._panel.show_progress(0.0, "Starting…")
         if not self._service.generate(request):
+            self._panel.seed.setValue(shown_seed)
             session.fail("The model thread is not running.")
             return False
         self._canvas.setFocus()
@@ -177,7 +181,7 @@ class GenerationController(QObject):
         previews arrive (no flash back to the original between updates)."""
         session = self._model.session
         info = self._service.info
-        if session is None or self._service.busy:
+        if session is None or info is None or self._service.busy:
             return False
         try:
             run = session.start_run(request, model=info.description if info is not None else "")

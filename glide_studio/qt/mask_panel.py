@@ -72,7 +72,9 @@ class MaskPanel(QWidget):
         self.hardness.setValue(settings.store.value("mask/hardness", 100, int))
         self.hardness.setToolTip(
             "Colour brush (P) hardness: 100 % paints a hard edge; lower fades the brush's edge into "
-            "the colours under it (the mask under a stroke is always the whole stroke)"
+            "the colours under it. The mask brush (B) has no hardness: a pixel is in the mask or not "
+            "(the mask under a colour stroke is always the whole stroke); Soft edge above fades the "
+            "result into the picture along the whole mask's edge"
         )
         self.hardness.valueChanged.connect(lambda v: settings.store.setValue("mask/hardness", v))
         form.addRow("Brush hardness", self.hardness)

@@ -36,6 +36,7 @@ __all__ = [
     "RegionItem",
     "SketchOverlay",
     "area_label",
+    "short_area_label",
 ]
 
 MASK_COLOR = (255, 56, 112, 118)
@@ -182,9 +183,11 @@ class PreviewItem(QGraphicsItem):
     ) -> None:
         if self._image is None:
             return
-        painter.setClipRect(self._clip)
+        painter.save()  # the view does not save the painter (DontSavePainterState): this clip
+        painter.setClipRect(self._clip)  # would otherwise cut every item drawn after it
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(self._target, self._image)
+        painter.restore()
 
 
 def _two_tone(painter: QPainter, draw: object, *, dashed: bool = False) -> None:
@@ -207,18 +210,36 @@ class _Label(QGraphicsItem):
         super().__init__(parent)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self._text = ""
+        self._short = ""
         self._inside = False
         self._warning = False
         self._font = QFont()
         self._font.setPointSizeF(8.5)
+        self.shown_text = ""
+        """What the last paint drew: the whole text, its short form, or that cut with "…"."""
 
-    def set_text(self, text: str, *, inside: bool = False, warning: bool = False) -> None:
+    def set_text(self, text: str, *, short: str = "", inside: bool = False, warning: bool = False) -> None:
         """``inside``: hang below the anchor (the square touches the picture's top, where a
-        tag above it would fall off the canvas); ``warning``: in the warning colour."""
+        tag above it would fall off the canvas); ``warning``: in the warning colour; ``short``:
+        what to show where the whole ``text`` does not fit (the tooltip always has it all)."""
+        changed = (text, short, inside) != (self._text, self._short, self._inside)
         self.prepareGeometryChange()
-        self._text = text
+        self._text, self._short = text, short or text
         self._inside = inside
         self._warning = warning
+        self.setToolTip(text)
+        scene = self.scene()
+        if changed and scene is not None:  # a tag that ignores the zoom is repainted whole
+            for view in scene.views():
+                view.viewport().update()
+
+    def fitted(self, room: float) -> str:
+        """The whole text if ``room`` (pixels) holds it, else the short form, else that cut."""
+        metrics = QFontMetricsF(self._font)
+        for text in (self._text, self._short):
+            if metrics.horizontalAdvance(text) + 12 <= room:
+                return text
+        return metrics.elidedText(self._short, Qt.TextElideMode.ElideRight, max(room - 12, 0.0))
 
     @property
     def text(self) -> str:
@@ -238,12 +259,18 @@ class _Label(QGraphicsItem):
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         rect = self.boundingRect()
+        if widget is not None:  # the room left to the view's right edge, in screen pixels
+            room = widget.width() - painter.worldTransform().dx() - rect.left() - 4
+            self.shown_text = self.fitted(room)
+            rect.setWidth(QFontMetricsF(self._font).horizontalAdvance(self.shown_text) + 12)
+        else:
+            self.shown_text = self._text
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 160))
         painter.drawRoundedRect(rect, 3, 3)
         painter.setFont(self._font)
         painter.setPen(WARNING_COLOR if self._warning else QColor(240, 240, 240))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self._text)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.shown_text)
 
 
 class _Edge(QGraphicsItem):
@@ -314,6 +341,15 @@ def area_label(side: int, output: int | None, *, detail: str = "") -> tuple[str,
     return text, factor > WARN_ENLARGEMENT
 
 
+def short_area_label(side: int, output: int | None, *, detail: str = "") -> str:
+    """The tag where the whole ``area_label`` does not fit, e.g. "1200² → 256 px (4.7×) · Detail?"."""
+    text = f"sees {side}²"
+    factor = side / output if output else 1.0
+    if output:
+        text += f" → {output} px" + (f" ({factor:.1f}×)" if factor >= 1.05 else "")
+    return text + {"on": " · Detail on", "offer": " · Detail?"}.get(detail, "")
+
+
 class RegionItem(QGraphicsItem):
     """The dashed square the model will see, with its size, so the user knows the context.
     Its corner handles and a selected look serve moving and resizing it (``region_drag``)."""
@@ -334,7 +370,8 @@ class RegionItem(QGraphicsItem):
             return
         rect = QRectF(box_to_rect(box))
         text, warning = area_label(box.width, model_side, detail=detail)
-        self._label.set_text(text, inside=box.top <= 0, warning=warning)
+        short = short_area_label(box.width, model_side, detail=detail)
+        self._label.set_text(text, short=short, inside=box.top <= 0, warning=warning)
         self.setVisible(True)
         if rect == self._rect:
             return
@@ -360,6 +397,11 @@ class RegionItem(QGraphicsItem):
     @property
     def label_text(self) -> str:
         return self._label.text
+
+    @property
+    def label(self) -> _Label:
+        """The tag itself (what it drew last, its tooltip: read by tests)."""
+        return self._label
 
     @property
     def label_warning(self) -> bool:

@@ -48,6 +48,9 @@ def describe_failure(exc: BaseException) -> str:
         )
     if isinstance(exc, RequestError) or type(exc).__module__.startswith("glide_studio."):
         return str(exc)  # our own errors are written for the user already
+    if isinstance(exc, OSError) and exc.strerror:  # a file or the network: say which and why
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror.lower()}"
     text = str(exc).strip() or "no details"
     return f"{type(exc).__name__}: {text}"
 

@@ -252,6 +252,7 @@ def test_failure_shows_a_dialog_and_keeps_the_document(qtbot, qapp, settings, ti
     paint_box(win, Box(40, 30, 90, 80))
     fast_settings(win, base="3")
     before, mask = doc.rgb.copy(), doc.mask.copy()
+    _ready(qtbot, win)  # Generate is off until a model is ready
     assert win.generation.generate()
     qtbot.waitUntil(lambda: "critical" in dialogs.kinds(), timeout=RUN_TIMEOUT)
     _, title, text = dialogs.shown[-1]

@@ -177,6 +177,8 @@ def test_failure_messages():
 
     assert "out of memory" in describe_failure(torch.OutOfMemoryError("CUDA"))
     assert describe_failure(ValueError("bad")) == "ValueError: bad"
+    denied = PermissionError(13, "Permission denied", "/models/base_inpaint.pt")
+    assert describe_failure(denied) == "/models/base_inpaint.pt: permission denied"
 
 
 def test_icons_render(qapp):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,6 +25,9 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QStackedWidget,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -111,8 +114,9 @@ class PromptPanel(QWidget):
         self.status_label.setObjectName("hint")
         self.status_label.setWordWrap(True)
         self.status_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        # Two lines reserved: progress and "why Generate is disabled" share it, so nothing jumps.
-        self.status_label.setFixedHeight(self.status_label.fontMetrics().lineSpacing() * 2 + 4)
+        # Two lines reserved: progress and "why Generate is disabled" share it, so nothing jumps
+        # for short texts; a longer one (the CLIP hint in a narrow panel) takes more lines, never cut.
+        self.status_label.setMinimumHeight(self.status_label.fontMetrics().lineSpacing() * 2 + 4)
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
         self.live = LiveBox()
@@ -155,25 +159,26 @@ class PromptPanel(QWidget):
         self.guidance_slider.valueChanged.connect(lambda v: self.guidance.setValue(v / 10))
         self.guidance.valueChanged.connect(lambda v: self.guidance_slider.setValue(round(v * 10)))
         form.addRow("Guidance", _row(self.guidance_slider, self.guidance))
-        self.guide = QComboBox()
+        self.guide = _ElidingCombo()
         self.guide.addItem("Prompt (classifier-free)", "cfg")
         self.guide.addItem("Noised CLIP", "clip")
-        self.guide.setToolTip(
-            "What steers the result towards the prompt. Classifier-free guidance is GLIDE's default; "
-            "noised CLIP guidance is the paper's alternative (needs the CLIP files and the ancestral sampler)"
+        _narrow_combo(
+            self.guide,
+            "What steers the result towards the prompt. Classifier-free guidance is GLIDE's default; noised "
+            "CLIP guidance is the paper's alternative (needs the CLIP files and the ancestral sampler)",
         )
         self.clip_scale = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=100.0, singleStep=0.5, value=3.0)
         self.clip_scale.setToolTip("CLIP guidance scale (the released notebook uses 3)")
         self.clip_row = _row(self.guide, self.clip_scale, stretch_first=True)
         form.addRow("Guided by", self.clip_row)
         self.guide.currentIndexChanged.connect(lambda _i: self._guide_changed())
-        self.preset = QComboBox()
+        self.preset = _ElidingCombo()
         for preset in PRESETS.values():
             self.preset.addItem(preset.label, preset.name)
             self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
         self.preset.addItem("Custom", CUSTOM)
-        self.preset.setToolTip(
-            "Sampling steps: fewer is faster, more is cleaner. Custom uses the Advanced fields."
+        _narrow_combo(
+            self.preset, "Sampling steps: fewer is faster, more is cleaner. Custom uses the Advanced fields."
         )
         self.preset.currentIndexChanged.connect(lambda _i: self._preset_changed())
         form.addRow("Quality", self.preset)
@@ -326,6 +331,7 @@ class PromptPanel(QWidget):
             self.preset.blockSignals(False)
             index = 0
         self.preset.setItemText(index, text)
+        _show_whole_text(self.preset)
         base = sampling.base
         tip = f"The sampling this model was measured best with: {base.sampler}, {base.steps} steps"
         if sampling.upsample is not None:
@@ -525,6 +531,38 @@ def _steps_in_words(text: str) -> str:
         f"Steps: “{shown}” cannot be used. Type a number from 1 to 1000 (e.g. 50), "
         "ddim50, fast27, or steps per section such as 10,10,10."
     )
+
+
+class _ElidingCombo(QComboBox):
+    """A combo box whose shown item ends in "…" when the box is too narrow for it."""
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        field = self.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox, option, QStyle.SubControl.SC_ComboBoxEditField, self
+        )
+        option.currentText = self.fontMetrics().elidedText(
+            option.currentText, Qt.TextElideMode.ElideRight, max(field.width() - 4, 0)
+        )
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+
+def _narrow_combo(combo: QComboBox, tip: str) -> None:
+    """A combo box that fits a narrow panel (a long item such as "Demo model · 50 + fast27 steps" is
+    cut short in the box) and names its whole current item in the tooltip, before ``tip``."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    combo.setProperty("tip", tip)
+    combo.currentIndexChanged.connect(lambda _i: _show_whole_text(combo))
+    _show_whole_text(combo)
+
+
+def _show_whole_text(combo: QComboBox) -> None:
+    text, tip = combo.currentText(), str(combo.property("tip") or "")
+    combo.setToolTip(f"{text}\n\n{tip}" if text else tip)
 
 
 def _caption(text: str) -> QLabel:
