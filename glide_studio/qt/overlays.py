@@ -19,13 +19,12 @@ from PySide6.QtGui import (
     QPainter,
     QPainterPath,
     QPen,
-    QPixmap,
     QTransform,
 )
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from ..core.imaging.region import Box
-from .convert import BgraBuffer, box_to_rect
+from .convert import BgraBuffer, box_to_rect, checkerboard
 
 __all__ = [
     "BrushCursor",
@@ -86,7 +85,7 @@ class ImageLayer(_BufferItem):
     def __init__(self, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
         super().__init__(rgb.shape[1], rgb.shape[0], premultiplied=alpha is not None)
         self._alpha = alpha
-        self._checker = _checkerboard() if alpha is not None else None
+        self._checker = checkerboard() if alpha is not None else None
         self.write(Box(0, 0, rgb.shape[1], rgb.shape[0]), rgb)
 
     @property
@@ -112,16 +111,6 @@ class ImageLayer(_BufferItem):
             brush.setTransform(QTransform.fromScale(1 / scale, 1 / scale))
             painter.fillRect(QRectF(source), brush)
         super().paint(painter, option, widget)
-
-
-def _checkerboard(square: int = 8) -> QPixmap:
-    pixmap = QPixmap(2 * square, 2 * square)
-    pixmap.fill(QColor(204, 204, 204))
-    painter = QPainter(pixmap)
-    for x, y in ((0, 0), (square, square)):
-        painter.fillRect(x, y, square, square, QColor(153, 153, 153))
-    painter.end()
-    return pixmap
 
 
 class MaskOverlay(_BufferItem):

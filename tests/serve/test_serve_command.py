@@ -4,9 +4,9 @@ clean stop of ``glide-studio serve`` on SIGTERM: each in a process of its own, o
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml  # PyYAML comes with ray[serve], which the tests require
 from serve_helpers import demo_request
 
 from glide_studio.core.generation.events import Finished
@@ -24,7 +25,6 @@ from glide_studio.core.remote.wire import request_to_wire
 
 pytestmark = pytest.mark.slow  # each test starts a Ray instance of its own in a subprocess
 
-yaml = pytest.importorskip("yaml")
 SERVE = Path(sys.executable).with_name("serve")
 
 
@@ -67,17 +67,40 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
+def _socket_inodes(pid: int) -> set[str]:
+    try:
+        links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:  # the process ended, or its fds are not ours to read
+        return set()
+    return {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+
+
+def _address(hex_address: str) -> str:
+    """``/proc/net/tcp*``'s ``HEXIP:HEXPORT`` as ``ss`` writes it (``127.0.0.1:80``, ``[::1]:80``)."""
+    host, port = hex_address.split(":")
+    raw = bytes.fromhex(host)
+    # The kernel prints each 32-bit word of the address in host (little-endian) order.
+    address = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(address)
+    if ip.version == 4:
+        return f"{ip}:{int(port, 16)}"
+    shown = f"::ffff:{ip.ipv4_mapped}" if ip.ipv4_mapped else str(ip)
+    return f"[{shown}]:{int(port, 16)}"
+
+
 def _listening(root: int) -> list[str]:
-    """``PROCESS ADDRESS`` for each socket the server's processes (it and all it started) listen on."""
-    if shutil.which("ss") is None or not Path("/proc").is_dir():
-        pytest.skip("needs ss and /proc to list listening sockets")
-    pids = _descendants(root)
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, timeout=30).stdout
+    """``PROCESS ADDRESS`` for each TCP socket the server's processes (it and all it started)
+    listen on, read from /proc (no ``ss`` needed)."""
+    owners = {}
+    for pid in _descendants(root):
+        name = Path(f"/proc/{pid}/comm").read_text().strip() if Path(f"/proc/{pid}/comm").exists() else "?"
+        owners.update(dict.fromkeys(_socket_inodes(pid), name))
     found = []
-    for line in out.splitlines():
-        if any(f"pid={pid}," in line for pid in pids):
-            process = line.split('(("', 1)[-1].split('"', 1)[0]
-            found.append(f"{process} {line.split()[3]}")
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in owners:  # 0A: LISTEN
+                found.append(f"{owners[fields[9]]} {_address(fields[1])}")
     return found
 
 

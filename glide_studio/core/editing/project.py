@@ -30,6 +30,8 @@ import struct
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -434,21 +436,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     Reads no layer: what ``glide-studio info`` shows comes from here.
     """
     path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return _manifest(zf, path)
-    except ProjectError:
-        raise
-    except FileNotFoundError:
-        raise ProjectError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ProjectError(f"{path}: is a folder, not a project file") from None
-    except PermissionError:
-        raise ProjectError(f"{path}: cannot be read (permission denied)") from None
-    except zipfile.BadZipFile:
-        raise ProjectError(f"{path}: not a GLIDE Studio project, or the file is damaged") from None
-    except Exception as exc:  # whatever a hostile file provokes is the file's fault
-        raise ProjectError(f"{path}: the project file is damaged ({_plain(exc)})") from None
+    with _project_errors(path), zipfile.ZipFile(path) as zf:
+        return _manifest(zf, path)
 
 
 def _read_edit(zf: zipfile.ZipFile, k: int, entry: dict[str, Any], doc: Document) -> AppliedEdit:
@@ -540,10 +529,17 @@ def _read_run(zf: zipfile.ZipFile, data: dict[str, Any], doc: Document) -> Run:
 def load_project(path: str | Path) -> EditingSession:
     """Open a project; raises ``ProjectError`` with a message for the user (and nothing else)."""
     path = Path(path)
+    with _project_errors(path), zipfile.ZipFile(path) as zf:
+        manifest = _manifest(zf, path)
+        return _session_from(zf, manifest, path)
+
+
+@contextmanager
+def _project_errors(path: Path) -> Iterator[None]:
+    """Whatever reading a project raises becomes its ``ProjectError``, in a user's words (a
+    hostile file's exceptions are the file's fault, not the program's)."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            manifest = _manifest(zf, path)
-            return _session_from(zf, manifest, path)
+        yield
     except ProjectError:
         raise
     except FileNotFoundError:

@@ -52,6 +52,7 @@ class DetailBox(QObject):
         self.steps.setToolTip("Steps of each detail tile: a count (20), ddim25, fast27 or sections (10,5)")
         self.estimate = QLabel()
         self.estimate.setObjectName("hint")
+        self.estimate.setWordWrap(True)  # "Detail On would take about …" must not widen the panel
         self.estimate.setToolTip("The detail pass's time, from this computer's measured upsampler steps")
         self.context.valueChanged.connect(self.changed)
         self.detail.currentIndexChanged.connect(self.changed)
